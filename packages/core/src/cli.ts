@@ -1,0 +1,237 @@
+import { createReadStream } from "node:fs";
+import { createInterface } from "node:readline";
+import { parseArgs } from "node:util";
+import {
+	compareToGolden,
+	type FieldIssue,
+	isCoreError,
+	loadPredictor,
+	type Predictor,
+	readGoldenSet,
+	referenceBundleDir,
+} from "./index.ts";
+
+const USAGE = `mdp-core: the shared ML system of model-deployment-patterns
+
+Usage:
+  mdp-core predict --bundle DIR [--input FILE]    JSON lines in (stdin or FILE), one prediction line out per line
+  mdp-core verify  --bundle DIR [--golden FILE]   check the bundle reproduces its golden.jsonl exactly
+  mdp-core train   [--out DIR] [--seed N]         train the reference penguins model and write its bundle
+  mdp-core synth   --out DIR --size SIZE [--from DIR] [--seed N]
+                                                  write a synthetic bundle of about SIZE (e.g. 500KB, 50MB)
+
+An input line is a record ({"Island": "Biscoe", ...}) or an envelope {"id": "...", "record": {...}}.
+Each output line is {"label", "probabilities"} (with the id, if any) or {"line", "error", "issues"}.
+Exit codes: 0 all good, 1 some lines were rejected or a run failed, 2 bad usage.
+--bundle defaults to the reference model (${referenceBundleDir}).`;
+
+/** Exit code for usage errors, distinct from rejected input (1). */
+class UsageError extends Error {}
+
+const CHUNK = 256;
+
+async function main(argv: string[]): Promise<number> {
+	const [command, ...rest] = argv;
+	const { values } = parseArgs({
+		args: rest,
+		options: {
+			bundle: { type: "string", default: referenceBundleDir },
+			input: { type: "string" },
+			golden: { type: "string" },
+			out: { type: "string" },
+			size: { type: "string" },
+			from: { type: "string", default: referenceBundleDir },
+			seed: { type: "string" },
+			help: { type: "boolean", short: "h" },
+		},
+	});
+	if (
+		values.help ||
+		command === undefined ||
+		command === "help" ||
+		command === "--help" ||
+		command === "-h"
+	) {
+		console.log(USAGE);
+		return command === undefined ? 2 : 0;
+	}
+	const seed =
+		values.seed === undefined ? undefined : Number.parseInt(values.seed, 10);
+	if (seed !== undefined && !Number.isSafeInteger(seed))
+		throw new UsageError(`--seed must be an integer, got "${values.seed}"`);
+	switch (command) {
+		case "predict":
+			return predict(await loadPredictor(values.bundle), values.input);
+		case "verify":
+			return verify(
+				values.bundle,
+				values.golden ?? `${values.bundle}/golden.jsonl`,
+			);
+		case "train": {
+			const { trainPenguins } = await import("./training/index.ts");
+			const out = values.out ?? referenceBundleDir;
+			const result = await trainPenguins({ out, seed });
+			console.error(
+				`trained ${result.manifest.name} ${result.manifest.version}: train accuracy ${pct(result.trainAccuracy)}, test accuracy ${pct(result.testAccuracy)}, ${result.goldenCases} golden cases → ${out}`,
+			);
+			return 0;
+		}
+		case "synth": {
+			if (!values.out || !values.size)
+				throw new UsageError("synth needs --out DIR and --size SIZE");
+			const { parseSize, synthesizeBundle } = await import(
+				"./training/index.ts"
+			);
+			const { hidden, bytes } = await synthesizeBundle({
+				out: values.out,
+				sizeBytes: parseSize(values.size),
+				from: values.from,
+				seed,
+			});
+			console.error(
+				`wrote ${values.out}: model.onnx ${bytes} bytes (hidden layers ${hidden}×${hidden})`,
+			);
+			return 0;
+		}
+		default:
+			throw new UsageError(`unknown command "${command}"`);
+	}
+}
+
+interface Line {
+	number: number;
+	id?: unknown;
+	record?: unknown;
+	error?: string;
+	issues?: FieldIssue[];
+}
+
+async function predict(
+	predictor: Predictor,
+	input: string | undefined,
+): Promise<number> {
+	const stream = input ? createReadStream(input) : process.stdin;
+	const lines = createInterface({
+		input: stream,
+		crlfDelay: Number.POSITIVE_INFINITY,
+	});
+	let failed = 0;
+	let chunk: Line[] = [];
+	const flush = async () => {
+		const valid = chunk.filter((l) => l.error === undefined);
+		const predictions = await predictor.predict(valid.map((l) => l.record));
+		let next = 0;
+		const out = chunk.map((l) => {
+			if (l.error !== undefined) {
+				failed++;
+				return JSON.stringify({
+					line: l.number,
+					...(l.id === undefined ? {} : { id: l.id }),
+					error: l.error,
+					issues: l.issues,
+				});
+			}
+			const prediction = predictions[next++];
+			return JSON.stringify(
+				l.id === undefined ? prediction : { id: l.id, ...prediction },
+			);
+		});
+		chunk = [];
+		if (!process.stdout.write(`${out.join("\n")}\n`))
+			await new Promise((r) => process.stdout.once("drain", r));
+	};
+	let number = 0;
+	for await (const text of lines) {
+		number++;
+		if (text.trim() === "") continue;
+		chunk.push(parseLine(text, number, predictor));
+		if (chunk.length >= CHUNK) await flush();
+	}
+	if (chunk.length > 0) await flush();
+	if (failed > 0)
+		console.error(
+			`mdp-core predict: ${failed} of the input lines were rejected (see their "error")`,
+		);
+	return failed > 0 ? 1 : 0;
+}
+
+function parseLine(text: string, number: number, predictor: Predictor): Line {
+	let value: unknown;
+	try {
+		value = JSON.parse(text);
+	} catch (error) {
+		return {
+			number,
+			error: `line ${number}: not valid JSON (${(error as Error).message})`,
+		};
+	}
+	const envelope =
+		typeof value === "object" &&
+		value !== null &&
+		"record" in value &&
+		typeof value.record === "object"
+			? (value as { id?: unknown; record: unknown })
+			: undefined;
+	const record = envelope ? envelope.record : value;
+	const issues = predictor.extractor.check(record, 0).map((issue) => ({
+		...issue,
+		record: number,
+		message: issue.message.replace(/^record 0/, `line ${number}`),
+	}));
+	if (issues.length > 0)
+		return {
+			number,
+			id: envelope?.id,
+			error: issues.map((i) => i.message).join("; "),
+			issues,
+		};
+	return { number, id: envelope?.id, record };
+}
+
+async function verify(bundle: string, goldenPath: string): Promise<number> {
+	const predictor = await loadPredictor(bundle);
+	const golden = await readGoldenSet(goldenPath);
+	const mismatches = compareToGolden(
+		golden,
+		await predictor.predict(golden.map((g) => g.record)),
+	);
+	await predictor.close();
+	for (const m of mismatches) {
+		console.error(
+			`${m.id}: expected ${JSON.stringify(m.expected)}, got ${JSON.stringify(m.actual)} (max |Δp| ${m.maxAbsDiff})`,
+		);
+	}
+	console.log(
+		`${golden.length - mismatches.length}/${golden.length} golden cases reproduced exactly (${goldenPath})`,
+	);
+	return mismatches.length === 0 ? 0 : 1;
+}
+
+function pct(x: number): string {
+	return `${(x * 100).toFixed(2)}%`;
+}
+
+// A closed pipe (`mdp-core predict … | head`) is the reader's choice, not an error.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+	if (error.code !== "EPIPE") throw error;
+	process.exit(process.exitCode ?? 0);
+});
+
+main(process.argv.slice(2)).then(
+	(code) => {
+		process.exitCode = code;
+	},
+	(error: unknown) => {
+		const usage =
+			error instanceof UsageError ||
+			(error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
+		console.error(
+			`mdp-core: ${isCoreError(error) || usage ? (error as Error).message : String((error as Error).stack ?? error)}`,
+		);
+		if (usage) console.error("Run mdp-core --help for usage.");
+		process.exitCode =
+			usage || (isCoreError(error) && error.code === "INVALID_ARGUMENT")
+				? 2
+				: 1;
+	},
+);

@@ -1,0 +1,50 @@
+/**
+ * @module @mdp/core
+ * The shared ML system that every deployment pattern serves: a verified model bundle, a pure feature
+ * extractor, an ONNX model behind a one-method interface, and the predictor that ties them together.
+ *
+ * @example
+ * import { loadPredictor, referenceBundleDir } from "@mdp/core";
+ * const predictor = await loadPredictor(referenceBundleDir);
+ * const [prediction] = await predictor.predict([
+ *   { Island: "Biscoe", "Beak Length (mm)": 47.3, "Beak Depth (mm)": 13.8, "Flipper Length (mm)": 216, "Body Mass (g)": 4725, Sex: "FEMALE" },
+ * ]);
+ * prediction.label; // "Gentoo"
+ */
+
+export type {
+	BundleManifest,
+	BundleManifestInput,
+	CategoricalFeatureSpec,
+	FeatureSpec,
+	NumericFeatureSpec,
+} from "./bundle-manifest.ts";
+// ---- Model bundle ----
+export {
+	bundleManifestSchema,
+	parseBundleManifest,
+} from "./bundle-manifest.ts";
+export type { CoreErrorCode, CoreErrorOptions, FieldIssue } from "./errors.ts";
+// ---- Errors ----
+export { CoreError, isCoreError, toCoreError } from "./errors.ts";
+export type { FeatureBatch, FeatureExtractor } from "./extract-features.ts";
+// ---- Features, model, predictor ----
+export { createFeatureExtractor, extractFeatures } from "./extract-features.ts";
+export type { GoldenCase, GoldenMismatch } from "./golden.ts";
+// ---- Golden set (parity checks) ----
+export { compareToGolden, readGoldenSet } from "./golden.ts";
+export type { ModelBundle } from "./load-bundle.ts";
+export { loadBundle, parseManifestText, sha256Hex } from "./load-bundle.ts";
+export type { LoadOnnxModelOptions, Model } from "./load-onnx-model.ts";
+export { loadOnnxModel, loadOnnxRuntime } from "./load-onnx-model.ts";
+export type {
+	CreatePredictorOptions,
+	LoadPredictorOptions,
+	Prediction,
+	Predictor,
+	PredictTimings,
+} from "./predictor.ts";
+export { createPredictor, loadPredictor, toPredictions } from "./predictor.ts";
+export { referenceBundleDir } from "./reference-bundle.ts";
+export type { WriteBundleInput } from "./write-bundle.ts";
+export { writeBundle } from "./write-bundle.ts";

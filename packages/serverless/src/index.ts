@@ -1,0 +1,7 @@
+/**
+ * @module @mdp/serverless
+ * The serverless deployment pattern. Not implemented yet: see the package README and the open issue.
+ */
+
+/** The package's status until its issue lands. */
+export const status = "not implemented yet" as const;
