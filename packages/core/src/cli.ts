@@ -17,6 +17,11 @@ Usage:
   mdp-core predict --bundle DIR [--input FILE]    JSON lines in (stdin or FILE), one prediction line out per line
   mdp-core verify  --bundle DIR [--golden FILE]   check the bundle reproduces its golden.jsonl exactly
   mdp-core train   [--out DIR] [--seed N]         train the reference penguins model and write its bundle
+  mdp-core serve   --bundle DIR [--bundle DIR …] [--port N] [--host ADDR] [--batch-max-rows N]
+                   [--batch-delay-ms MS] [--max-in-flight N] [--max-body-bytes N] [--max-records N]
+                   [--timeout-ms MS] [--model-root DIR]
+                                                  serve the HTTP app (OIP v2, /predict, /metrics); the admin
+                                                  token for the model repository comes from MDP_ADMIN_TOKEN
   mdp-core synth   --out DIR --size SIZE [--from DIR] [--seed N]
                                                   write a synthetic bundle of about SIZE (e.g. 500KB, 50MB)
 
@@ -35,7 +40,16 @@ async function main(argv: string[]): Promise<number> {
 	const { values } = parseArgs({
 		args: rest,
 		options: {
-			bundle: { type: "string", default: referenceBundleDir },
+			bundle: { type: "string", multiple: true },
+			port: { type: "string", default: "8080" },
+			host: { type: "string", default: "127.0.0.1" },
+			"batch-max-rows": { type: "string" },
+			"batch-delay-ms": { type: "string", default: "0" },
+			"max-in-flight": { type: "string" },
+			"max-body-bytes": { type: "string" },
+			"max-records": { type: "string" },
+			"timeout-ms": { type: "string" },
+			"model-root": { type: "string" },
 			input: { type: "string" },
 			golden: { type: "string" },
 			out: { type: "string" },
@@ -55,18 +69,46 @@ async function main(argv: string[]): Promise<number> {
 		console.log(USAGE);
 		return command === undefined ? 2 : 0;
 	}
+	const bundle = values.bundle?.[0] ?? referenceBundleDir;
 	const seed =
 		values.seed === undefined ? undefined : Number.parseInt(values.seed, 10);
 	if (seed !== undefined && !Number.isSafeInteger(seed))
 		throw new UsageError(`--seed must be an integer, got "${values.seed}"`);
 	switch (command) {
 		case "predict":
-			return predict(await loadPredictor(values.bundle), values.input);
+			return predict(await loadPredictor(bundle), values.input);
+		case "serve": {
+			const { serve } = await import("./serve-command.ts");
+			return serve({
+				bundles: values.bundle ?? [referenceBundleDir],
+				port: integer(values.port, "--port"),
+				hostname: values.host,
+				batchMaxRows: optionalInteger(
+					values["batch-max-rows"],
+					"--batch-max-rows",
+				),
+				batchDelayMs: integer(values["batch-delay-ms"], "--batch-delay-ms"),
+				limits: {
+					maxInFlight: optionalInteger(
+						values["max-in-flight"],
+						"--max-in-flight",
+					),
+					maxBodyBytes: optionalInteger(
+						values["max-body-bytes"],
+						"--max-body-bytes",
+					),
+					maxRecords: optionalInteger(values["max-records"], "--max-records"),
+					requestTimeoutMs: optionalInteger(
+						values["timeout-ms"],
+						"--timeout-ms",
+					),
+				},
+				modelRoot: values["model-root"],
+				adminToken: process.env.MDP_ADMIN_TOKEN,
+			});
+		}
 		case "verify":
-			return verify(
-				values.bundle,
-				values.golden ?? `${values.bundle}/golden.jsonl`,
-			);
+			return verify(bundle, values.golden ?? `${bundle}/golden.jsonl`);
 		case "train": {
 			const { trainPenguins } = await import("./training/index.ts");
 			const out = values.out ?? referenceBundleDir;
@@ -205,6 +247,23 @@ async function verify(bundle: string, goldenPath: string): Promise<number> {
 		`${golden.length - mismatches.length}/${golden.length} golden cases reproduced exactly (${goldenPath})`,
 	);
 	return mismatches.length === 0 ? 0 : 1;
+}
+
+function integer(text: string, flag: string): number {
+	const value = Number(text);
+	if (!Number.isSafeInteger(value) || value < 0) {
+		throw new UsageError(
+			`${flag} must be a non-negative integer, got "${text}"`,
+		);
+	}
+	return value;
+}
+
+function optionalInteger(
+	text: string | undefined,
+	flag: string,
+): number | undefined {
+	return text === undefined ? undefined : integer(text, flag);
 }
 
 function pct(x: number): string {

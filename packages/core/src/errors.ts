@@ -4,7 +4,14 @@ export type CoreErrorCode =
 	| "INVALID_BUNDLE"
 	| "MODEL_LOAD_FAILED"
 	| "INFERENCE_FAILED"
-	| "INVALID_ARGUMENT";
+	| "INVALID_ARGUMENT"
+	| "NOT_FOUND"
+	| "PAYLOAD_TOO_LARGE"
+	| "UNAUTHORIZED"
+	| "FORBIDDEN"
+	| "OVERLOADED"
+	| "TIMEOUT"
+	| "UNAVAILABLE";
 
 /** One problem with one field of one input record. */
 export interface FieldIssue {

@@ -12,6 +12,9 @@
  * prediction.label; // "Gentoo"
  */
 
+export type { BatchingOptions } from "./batching-predictor.ts";
+// ---- Serving: model host and adaptive batching ----
+export { createBatchingPredictor } from "./batching-predictor.ts";
 export type {
 	BundleManifest,
 	BundleManifestInput,
@@ -34,9 +37,20 @@ export type { GoldenCase, GoldenMismatch } from "./golden.ts";
 // ---- Golden set (parity checks) ----
 export { compareToGolden, readGoldenSet } from "./golden.ts";
 export type { ModelBundle } from "./load-bundle.ts";
-export { loadBundle, parseManifestText, sha256Hex } from "./load-bundle.ts";
+export {
+	loadBundle,
+	parseManifestText,
+	readManifestName,
+	sha256Hex,
+} from "./load-bundle.ts";
 export type { LoadOnnxModelOptions, Model } from "./load-onnx-model.ts";
 export { loadOnnxModel, loadOnnxRuntime } from "./load-onnx-model.ts";
+export type {
+	HostedModel,
+	LoadModelOptions,
+	ModelHostOptions,
+} from "./model-host.ts";
+export { ModelHost } from "./model-host.ts";
 export type {
 	CreatePredictorOptions,
 	LoadPredictorOptions,

@@ -45,6 +45,12 @@ export async function loadBundle(dir: string): Promise<ModelBundle> {
 	return { dir, manifest, modelBytes };
 }
 
+/** Reads just the model name of the bundle in `dir` (validating its manifest). */
+export async function readManifestName(dir: string): Promise<string> {
+	const path = join(dir, "mdp.json");
+	return parseManifestText(await readBundleFile(path, "utf8"), path).name;
+}
+
 /** Parses and validates the text of an `mdp.json`; `source` names it in errors. */
 export function parseManifestText(
 	text: string,

@@ -90,11 +90,12 @@ describe("createPredictor", () => {
 	});
 
 	it("reports where the time went when asked", async () => {
-		const timings = { featuresMs: -1, inferenceMs: -1 };
+		const timings = { queueMs: -1, featuresMs: -1, inferenceMs: -1 };
 		await createPredictor({ manifest, model: fakeModel([1, 0, 0]) }).predict(
 			[record],
 			timings,
 		);
+		expect(timings.queueMs).toBe(0);
 		expect(timings.featuresMs).toBeGreaterThanOrEqual(0);
 		expect(timings.inferenceMs).toBeGreaterThanOrEqual(0);
 	});

@@ -22,6 +22,8 @@ export interface Prediction {
 
 /** Where the time of one `predict` call went, in milliseconds; filled in when passed. */
 export interface PredictTimings {
+	/** Waiting for a batch slot (adaptive batching only; 0 otherwise). */
+	queueMs: number;
 	featuresMs: number;
 	inferenceMs: number;
 }
@@ -68,6 +70,7 @@ export function createPredictor(options: CreatePredictorOptions): Predictor {
 			return model.run(batch).then(
 				(output) => {
 					if (timings) {
+						timings.queueMs = 0;
 						timings.featuresMs = extracted - started;
 						timings.inferenceMs = performance.now() - extracted;
 					}

@@ -1,0 +1,32 @@
+/**
+ * @module @mdp/core/http
+ * The one HTTP app that the vm, container and serverless patterns serve: Open Inference Protocol v2, a
+ * plain `/predict`, Prometheus metrics and an OpenAPI document, plus a Node server with graceful shutdown.
+ * A subpath of its own so that `@mdp/core` stays free of Hono.
+ *
+ * @example
+ * import { ModelHost, referenceBundleDir } from "@mdp/core";
+ * import { createApp, startServer } from "@mdp/core/http";
+ * const host = new ModelHost({ batching: { maxBatchRows: 64 } });
+ * await host.load(referenceBundleDir);
+ * const server = await startServer(createApp({ host }), { port: 8080 });
+ * process.once("SIGTERM", () => server.close().then(() => host.close()));
+ */
+
+export type { AppLimits, CreateAppOptions, ServingApp } from "./create-app.ts";
+// ---- App ----
+export { createApp } from "./create-app.ts";
+export type { AppMetrics } from "./metrics.ts";
+export { createAppMetrics } from "./metrics.ts";
+export {
+	PLATFORM,
+	toInferResponse,
+	toModelMetadata,
+	toRecords,
+} from "./oip.ts";
+export type { RouteDoc } from "./openapi.ts";
+export { createOpenApiDocument } from "./openapi.ts";
+export type { InferRequest, InferResponse, PredictRequest } from "./schemas.ts";
+export type { RunningServer, StartServerOptions } from "./serve.ts";
+// ---- Server ----
+export { startServer } from "./serve.ts";

@@ -1,0 +1,164 @@
+import type { FeatureSpec } from "../bundle-manifest.ts";
+import { CoreError } from "../errors.ts";
+import type { HostedModel } from "../model-host.ts";
+import type { Prediction } from "../predictor.ts";
+import type { InferRequest, InferResponse } from "./schemas.ts";
+
+/** ONNX models served through onnxruntime, in OIP's `<project>_<format>` form. */
+export const PLATFORM = "onnx_onnxv1";
+const NUMERIC_TYPES = new Set([
+	"FP16",
+	"FP32",
+	"FP64",
+	"INT8",
+	"INT16",
+	"INT32",
+	"INT64",
+	"UINT8",
+	"UINT16",
+	"UINT32",
+	"UINT64",
+]);
+
+/**
+ * Tabular records as OIP tensors: one input per feature (name = feature name, shape [N], FP32 for numbers,
+ * BYTES for strings), outputs `label` (BYTES [N]) and `probabilities` (FP32 [N, K]).
+ */
+export function toModelMetadata(
+	model: HostedModel,
+	versions: readonly string[],
+) {
+	const k = model.manifest.target.labels.length;
+	return {
+		name: model.name,
+		versions: [...versions],
+		platform: PLATFORM,
+		inputs: model.manifest.features.map((f) => ({
+			name: f.name,
+			datatype: datatypeOf(f),
+			shape: [-1],
+		})),
+		outputs: [
+			{ name: "label", datatype: "BYTES" as const, shape: [-1] },
+			{ name: "probabilities", datatype: "FP32" as const, shape: [-1, k] },
+		],
+	};
+}
+
+function datatypeOf(feature: FeatureSpec): "FP32" | "BYTES" {
+	return feature.kind === "numeric" ? "FP32" : "BYTES";
+}
+
+/**
+ * Turns an OIP request into records. Every input must name a feature; a feature without an input is missing
+ * in every row (its declared default applies). `null` elements are missing values. Shapes are checked
+ * against the data before anything runs.
+ */
+export function toRecords(
+	request: InferRequest,
+	features: readonly FeatureSpec[],
+): Record<string, unknown>[] {
+	const byName = new Map(features.map((f) => [f.name, f]));
+	let rows: number | undefined;
+	const columns: [string, unknown[]][] = [];
+	for (const [i, input] of request.inputs.entries()) {
+		const where = `inputs[${i}] ("${input.name}")`;
+		const feature = byName.get(input.name);
+		if (!feature) {
+			throw invalid(
+				`${where}: unknown input; the model's inputs are ${features.map((f) => JSON.stringify(f.name)).join(", ")}`,
+			);
+		}
+		if (columns.some(([name]) => name === input.name))
+			throw invalid(`${where}: given twice`);
+		const expected = datatypeOf(feature);
+		const accepted =
+			expected === "BYTES"
+				? input.datatype === "BYTES"
+				: NUMERIC_TYPES.has(input.datatype);
+		if (!accepted)
+			throw invalid(
+				`${where}: datatype ${input.datatype}, expected ${expected}`,
+			);
+		const [n, ...rest] = input.shape;
+		if (n === undefined || rest.some((d) => d !== 1))
+			throw invalid(
+				`${where}: shape [${input.shape.join(", ")}], expected [N] or [N, 1]`,
+			);
+		const data = flatten(input.data as unknown[]);
+		if (data.length !== n)
+			throw invalid(
+				`${where}: shape [${input.shape.join(", ")}] holds ${n} elements but data has ${data.length}`,
+			);
+		if (rows !== undefined && n !== rows)
+			throw invalid(`${where}: ${n} rows, but earlier inputs have ${rows}`);
+		rows = n;
+		columns.push([input.name, data]);
+	}
+	const records: Record<string, unknown>[] = Array.from(
+		{ length: rows ?? 0 },
+		() => ({}),
+	);
+	for (const [name, data] of columns) {
+		data.forEach((value, r) => {
+			(records[r] as Record<string, unknown>)[name] = value;
+		});
+	}
+	return records;
+}
+
+/** Builds the OIP response, honouring the request's `outputs` selection and echoing its `id`. */
+export function toInferResponse(
+	model: HostedModel,
+	request: InferRequest,
+	predictions: readonly Prediction[],
+): InferResponse {
+	const labels = model.manifest.target.labels;
+	const all = {
+		label: {
+			name: "label",
+			shape: [predictions.length],
+			datatype: "BYTES" as const,
+			data: predictions.map((p) => p.label),
+		},
+		probabilities: {
+			name: "probabilities",
+			shape: [predictions.length, labels.length],
+			datatype: "FP32" as const,
+			data: predictions.flatMap((p) =>
+				labels.map((l) => p.probabilities[l] as number),
+			),
+		},
+	};
+	const wanted = request.outputs?.map((o) => o.name) ?? [
+		"label",
+		"probabilities",
+	];
+	const outputs = wanted.map((name) => {
+		const output = all[name as keyof typeof all];
+		if (!output)
+			throw invalid(
+				`outputs: unknown output "${name}"; the model's outputs are "label", "probabilities"`,
+			);
+		return output;
+	});
+	return {
+		model_name: model.name,
+		model_version: model.version,
+		...(request.id === undefined ? {} : { id: request.id }),
+		outputs,
+	};
+}
+
+/** Row-major flattening of nested tensor data (OIP accepts nested and flat arrays alike). */
+function flatten(data: readonly unknown[], into: unknown[] = []): unknown[] {
+	for (const value of data) {
+		if (Array.isArray(value)) flatten(value, into);
+		else into.push(value);
+	}
+	return into;
+}
+
+function invalid(message: string): CoreError {
+	return new CoreError("INVALID_INPUT", message);
+}
