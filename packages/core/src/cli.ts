@@ -78,7 +78,7 @@ async function main(argv: string[]): Promise<number> {
 		case "predict":
 			return predict(await loadPredictor(bundle), values.input);
 		case "serve": {
-			const { serve } = await import("./serve-command.ts");
+			const { serve } = await import("./cli-serve.ts");
 			return serve({
 				bundles: values.bundle ?? [referenceBundleDir],
 				port: integer(values.port, "--port"),

@@ -425,8 +425,9 @@ describe("overload and deadlines", () => {
 		expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(4);
 		const refused = responses.filter((r) => r.status === 503);
 		expect(refused.length).toBeGreaterThan(0);
-		expect(refused[0]?.headers.get("retry-after")).toBe("1");
-		expect((await refused[0]?.json().then(loose)).error).toMatch(
+		const first = refused[0] as Response;
+		expect(first.headers.get("retry-after")).toBe("1");
+		expect((await first.json().then(loose)).error).toMatch(
 			/server busy: 4 predictions in flight \(limit 4\)/,
 		);
 		expect((await app.request("/v2/health/live")).status).toBe(200);
