@@ -101,6 +101,8 @@ export function createApp(options: CreateAppOptions): ServingApp {
 	app.use("*", async (c, next) => {
 		const started = performance.now();
 		await next();
+		// Draining: tell keep-alive clients to reconnect (through a balancer, to another replica).
+		if (draining) c.res.headers.set("Connection", "close");
 		const route = routePath(c, -1);
 		const label = route === "*" ? "unmatched" : route;
 		metrics.requestDuration.observe(
@@ -116,10 +118,12 @@ export function createApp(options: CreateAppOptions): ServingApp {
 
 	const limitBody = bodyLimit({
 		maxSize: maxBodyBytes,
+		// The rest of the body is never read: close the connection so no client reuses a half-read socket.
 		onError: (c) =>
 			c.json(
 				{ error: `request body exceeds the limit of ${maxBodyBytes} bytes` },
 				413,
+				{ Connection: "close" },
 			),
 	});
 

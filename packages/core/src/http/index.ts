@@ -30,3 +30,5 @@ export type { InferRequest, InferResponse, PredictRequest } from "./schemas.ts";
 export type { RunningServer, StartServerOptions } from "./serve.ts";
 // ---- Server ----
 export { startServer } from "./serve.ts";
+export type { ServeProcess, ServeProcessOptions } from "./serve-process.ts";
+export { startServeProcess } from "./serve-process.ts";

@@ -1,0 +1,112 @@
+import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { startServeProcess } from "../src/http/index.ts";
+import { referenceBundleDir } from "../src/index.ts";
+import { describeDeploymentContract } from "../src/testing/index.ts";
+
+const TOKEN = "contract-token";
+
+/** A model repository in a temp dir holding a copy of the reference bundle. */
+async function repository() {
+	const root = await mkdtemp(join(tmpdir(), "mdp-serve-"));
+	await cp(referenceBundleDir, join(root, "penguins"), { recursive: true });
+	return root;
+}
+
+/** Writes a new version into the repository's bundle (same weights) and loads it over the admin API. */
+async function swap(
+	url: string,
+	root: string,
+	version: string,
+): Promise<string> {
+	const path = join(root, "penguins", "mdp.json");
+	const manifest = JSON.parse(await readFile(path, "utf8"));
+	await writeFile(path, JSON.stringify({ ...manifest, version }));
+	const res = await fetch(`${url}/v2/repository/models/penguins/load`, {
+		method: "POST",
+		headers: { authorization: `Bearer ${TOKEN}` },
+	});
+	if (res.status !== 200)
+		throw new Error(`load failed: ${res.status} ${await res.text()}`);
+	return version;
+}
+
+for (const batching of [false, true]) {
+	describeDeploymentContract(
+		`mdp-core serve${batching ? " with adaptive batching" : ""}`,
+		async () => {
+			const root = await repository();
+			const server = await startServeProcess({
+				args: [
+					"--bundle",
+					join(root, "penguins"),
+					"--model-root",
+					root,
+					...(batching ? ["--batch-max-rows", "32"] : []),
+				],
+				env: { MDP_ADMIN_TOKEN: TOKEN },
+			});
+			return {
+				url: server.url,
+				swapModel: () => swap(server.url, root, "1.0.1"),
+				async stop() {
+					await server.stop();
+					await rm(root, { recursive: true, force: true });
+				},
+			};
+		},
+	);
+}
+
+describe("mdp-core serve shutdown", () => {
+	it("on SIGTERM finishes the requests in flight, then exits 0", async () => {
+		const root = await repository();
+		try {
+			// A 300 ms batching delay keeps requests in flight long enough to send SIGTERM among them.
+			const server = await startServeProcess({
+				args: [
+					"--bundle",
+					join(root, "penguins"),
+					"--batch-max-rows",
+					"1000",
+					"--batch-delay-ms",
+					"300",
+				],
+			});
+			const golden = (
+				await readFile(join(referenceBundleDir, "golden.jsonl"), "utf8")
+			)
+				.trim()
+				.split("\n")
+				.map((l) => JSON.parse(l));
+			const inFlight = golden.slice(0, 10).map((g) =>
+				fetch(`${server.url}/predict`, {
+					method: "POST",
+					body: JSON.stringify({ records: [g.record] }),
+				}).then(
+					async (r) =>
+						[r.status, (await r.json()) as { predictions: unknown[] }] as const,
+				),
+			);
+			await new Promise((r) => setTimeout(r, 100));
+			const code = server.stop();
+			const results = await Promise.all(inFlight);
+			expect(results.map(([status]) => status)).toEqual(results.map(() => 200));
+			expect(results.map(([, body]) => body.predictions[0])).toEqual(
+				golden.slice(0, 10).map((g) => g.expected),
+			);
+			expect(await code).toBe(0);
+			await expect(fetch(`${server.url}/v2/health/live`)).rejects.toThrow();
+		} finally {
+			await rm(root, { recursive: true, force: true });
+		}
+	});
+
+	it("refuses to start on a bad bundle, naming it", async () => {
+		await expect(
+			startServeProcess({ args: ["--bundle", "/nonexistent/bundle"] }),
+		).rejects.toThrow(/\/nonexistent\/bundle\/mdp\.json: file not found/);
+	});
+});
