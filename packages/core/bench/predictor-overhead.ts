@@ -13,7 +13,7 @@ import {
 const ROUNDS = Number(process.env.ROUNDS ?? 7);
 const ITERATIONS = Number(process.env.ITERATIONS ?? 5000);
 
-const ort = loadOnnxRuntime();
+const ort = await loadOnnxRuntime();
 const { manifest, modelBytes } = await loadBundle(referenceBundleDir);
 const session = await ort.InferenceSession.create(modelBytes, {
 	intraOpNumThreads: 1,

@@ -6,7 +6,8 @@ export interface ServeCommandOptions {
 	bundles: string[];
 	port: number;
 	hostname: string;
-	batchMaxRows?: number;
+	/** Adaptive batching up to this many rows; 0 turns batching off. */
+	batchMaxRows: number;
 	batchDelayMs: number;
 	limits: AppLimits;
 	modelRoot?: string;

@@ -1,12 +1,11 @@
 import { createReadStream } from "node:fs";
-import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import {
 	compareToGolden,
-	type FieldIssue,
 	isCoreError,
 	loadPredictor,
 	type Predictor,
+	predictJsonLines,
 	readGoldenSet,
 	referenceBundleDir,
 } from "./index.ts";
@@ -17,7 +16,7 @@ Usage:
   mdp-core predict --bundle DIR [--input FILE]    JSON lines in (stdin or FILE), one prediction line out per line
   mdp-core verify  --bundle DIR [--golden FILE]   check the bundle reproduces its golden.jsonl exactly
   mdp-core train   [--out DIR] [--seed N]         train the reference penguins model and write its bundle
-  mdp-core serve   --bundle DIR [--bundle DIR …] [--port N] [--host ADDR] [--batch-max-rows N]
+  mdp-core serve   --bundle DIR [--bundle DIR …] [--port N] [--host ADDR] [--batch-max-rows N (32; 0 = off)]
                    [--batch-delay-ms MS] [--max-in-flight N] [--max-body-bytes N] [--max-records N]
                    [--timeout-ms MS] [--model-root DIR]
                                                   serve the HTTP app (OIP v2, /predict, /metrics); the admin
@@ -33,8 +32,6 @@ Exit codes: 0 all good, 1 some lines were rejected or a run failed, 2 bad usage.
 /** Exit code for usage errors, distinct from rejected input (1). */
 class UsageError extends Error {}
 
-const CHUNK = 256;
-
 async function main(argv: string[]): Promise<number> {
 	const [command, ...rest] = argv;
 	const { values } = parseArgs({
@@ -43,7 +40,7 @@ async function main(argv: string[]): Promise<number> {
 			bundle: { type: "string", multiple: true },
 			port: { type: "string", default: "8080" },
 			host: { type: "string", default: "127.0.0.1" },
-			"batch-max-rows": { type: "string" },
+			"batch-max-rows": { type: "string", default: "32" },
 			"batch-delay-ms": { type: "string", default: "0" },
 			"max-in-flight": { type: "string" },
 			"max-body-bytes": { type: "string" },
@@ -83,10 +80,7 @@ async function main(argv: string[]): Promise<number> {
 				bundles: values.bundle ?? [referenceBundleDir],
 				port: integer(values.port, "--port"),
 				hostname: values.host,
-				batchMaxRows: optionalInteger(
-					values["batch-max-rows"],
-					"--batch-max-rows",
-				),
+				batchMaxRows: integer(values["batch-max-rows"], "--batch-max-rows"),
 				batchDelayMs: integer(values["batch-delay-ms"], "--batch-delay-ms"),
 				limits: {
 					maxInFlight: optionalInteger(
@@ -140,94 +134,19 @@ async function main(argv: string[]): Promise<number> {
 	}
 }
 
-interface Line {
-	number: number;
-	id?: unknown;
-	record?: unknown;
-	error?: string;
-	issues?: FieldIssue[];
-}
-
 async function predict(
 	predictor: Predictor,
 	input: string | undefined,
 ): Promise<number> {
-	const stream = input ? createReadStream(input) : process.stdin;
-	const lines = createInterface({
-		input: stream,
-		crlfDelay: Number.POSITIVE_INFINITY,
+	const { rejected } = await predictJsonLines(predictor, {
+		input: input ? createReadStream(input) : process.stdin,
+		output: process.stdout,
 	});
-	let failed = 0;
-	let chunk: Line[] = [];
-	const flush = async () => {
-		const valid = chunk.filter((l) => l.error === undefined);
-		const predictions = await predictor.predict(valid.map((l) => l.record));
-		let next = 0;
-		const out = chunk.map((l) => {
-			if (l.error !== undefined) {
-				failed++;
-				return JSON.stringify({
-					line: l.number,
-					...(l.id === undefined ? {} : { id: l.id }),
-					error: l.error,
-					issues: l.issues,
-				});
-			}
-			const prediction = predictions[next++];
-			return JSON.stringify(
-				l.id === undefined ? prediction : { id: l.id, ...prediction },
-			);
-		});
-		chunk = [];
-		if (!process.stdout.write(`${out.join("\n")}\n`))
-			await new Promise((r) => process.stdout.once("drain", r));
-	};
-	let number = 0;
-	for await (const text of lines) {
-		number++;
-		if (text.trim() === "") continue;
-		chunk.push(parseLine(text, number, predictor));
-		if (chunk.length >= CHUNK) await flush();
-	}
-	if (chunk.length > 0) await flush();
-	if (failed > 0)
+	if (rejected > 0)
 		console.error(
-			`mdp-core predict: ${failed} of the input lines were rejected (see their "error")`,
+			`mdp-core predict: ${rejected} of the input lines were rejected (see their "error")`,
 		);
-	return failed > 0 ? 1 : 0;
-}
-
-function parseLine(text: string, number: number, predictor: Predictor): Line {
-	let value: unknown;
-	try {
-		value = JSON.parse(text);
-	} catch (error) {
-		return {
-			number,
-			error: `line ${number}: not valid JSON (${(error as Error).message})`,
-		};
-	}
-	const envelope =
-		typeof value === "object" &&
-		value !== null &&
-		"record" in value &&
-		typeof value.record === "object"
-			? (value as { id?: unknown; record: unknown })
-			: undefined;
-	const record = envelope ? envelope.record : value;
-	const issues = predictor.extractor.check(record, 0).map((issue) => ({
-		...issue,
-		record: number,
-		message: issue.message.replace(/^record 0/, `line ${number}`),
-	}));
-	if (issues.length > 0)
-		return {
-			number,
-			id: envelope?.id,
-			error: issues.map((i) => i.message).join("; "),
-			issues,
-		};
-	return { number, id: envelope?.id, record };
+	return rejected > 0 ? 1 : 0;
 }
 
 async function verify(bundle: string, goldenPath: string): Promise<number> {

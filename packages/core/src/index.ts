@@ -1,7 +1,8 @@
 /**
  * @module @mdp/core
  * The shared ML system that every deployment pattern serves: a verified model bundle, a pure feature
- * extractor, an ONNX model behind a one-method interface, and the predictor that ties them together.
+ * extractor, an ONNX model behind a one-method interface, the predictor that ties them together, and the
+ * model host that swaps models at run time.
  *
  * @example
  * import { loadPredictor, referenceBundleDir } from "@mdp/core";
@@ -12,9 +13,15 @@
  * prediction.label; // "Gentoo"
  */
 
-export type { BatchingOptions } from "./batching-predictor.ts";
-// ---- Serving: model host and adaptive batching ----
-export { createBatchingPredictor } from "./batching-predictor.ts";
+// ---- Errors ----
+export { CoreError, isCoreError, toCoreError } from "./errors.ts";
+export type { CoreErrorCode, CoreErrorOptions, FieldIssue } from "./errors.ts";
+
+// ---- Model bundle ----
+export {
+	bundleManifestSchema,
+	parseBundleManifest,
+} from "./bundle-manifest.ts";
 export type {
 	BundleManifest,
 	BundleManifestInput,
@@ -22,43 +29,48 @@ export type {
 	FeatureSpec,
 	NumericFeatureSpec,
 } from "./bundle-manifest.ts";
-// ---- Model bundle ----
-export {
-	bundleManifestSchema,
-	parseBundleManifest,
-} from "./bundle-manifest.ts";
-export type { CoreErrorCode, CoreErrorOptions, FieldIssue } from "./errors.ts";
-// ---- Errors ----
-export { CoreError, isCoreError, toCoreError } from "./errors.ts";
-export type { FeatureBatch, FeatureExtractor } from "./extract-features.ts";
-// ---- Features, model, predictor ----
-export { createFeatureExtractor, extractFeatures } from "./extract-features.ts";
-export type { GoldenCase, GoldenMismatch } from "./golden.ts";
-// ---- Golden set (parity checks) ----
-export { compareToGolden, readGoldenSet } from "./golden.ts";
-export type { ModelBundle } from "./load-bundle.ts";
 export {
 	loadBundle,
 	parseManifestText,
 	readManifestName,
 	sha256Hex,
 } from "./load-bundle.ts";
-export type { LoadOnnxModelOptions, Model } from "./load-onnx-model.ts";
+export type { ModelBundle } from "./load-bundle.ts";
+export { writeBundle } from "./write-bundle.ts";
+export type { WriteBundleInput } from "./write-bundle.ts";
+export { referenceBundleDir } from "./reference-bundle.ts";
+
+// ---- Features, model, predictor (pure except the model loader) ----
+export { createFeatureExtractor, extractFeatures } from "./extract-features.ts";
+export type { FeatureBatch, FeatureExtractor } from "./extract-features.ts";
 export { loadOnnxModel, loadOnnxRuntime } from "./load-onnx-model.ts";
-export type {
-	HostedModel,
-	LoadModelOptions,
-	ModelHostOptions,
-} from "./model-host.ts";
-export { ModelHost } from "./model-host.ts";
+export type { LoadOnnxModelOptions, Model } from "./load-onnx-model.ts";
+export { createPredictor, toPredictions } from "./predictor.ts";
 export type {
 	CreatePredictorOptions,
-	LoadPredictorOptions,
 	Prediction,
 	Predictor,
 	PredictTimings,
 } from "./predictor.ts";
-export { createPredictor, loadPredictor, toPredictions } from "./predictor.ts";
-export { referenceBundleDir } from "./reference-bundle.ts";
-export type { WriteBundleInput } from "./write-bundle.ts";
-export { writeBundle } from "./write-bundle.ts";
+export { loadPredictor } from "./load-predictor.ts";
+export type { LoadPredictorOptions } from "./load-predictor.ts";
+export { predictJsonLines } from "./predict-json-lines.ts";
+export type {
+	PredictJsonLinesOptions,
+	PredictJsonLinesResult,
+} from "./predict-json-lines.ts";
+
+// ---- Serving: model host and adaptive batching ----
+export { createBatchingPredictor } from "./batching-predictor.ts";
+export type { BatchingOptions } from "./batching-predictor.ts";
+export { ModelHost } from "./model-host.ts";
+export type {
+	HostedModel,
+	LoadModelOptions,
+	ModelHostListener,
+	ModelHostOptions,
+} from "./model-host.ts";
+
+// ---- Golden set (parity checks) ----
+export { compareToGolden, readGoldenSet } from "./golden.ts";
+export type { GoldenCase, GoldenMismatch } from "./golden.ts";

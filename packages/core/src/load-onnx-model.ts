@@ -1,4 +1,3 @@
-import { createRequire } from "node:module";
 import type * as Ort from "onnxruntime-node";
 import { CoreError } from "./errors.ts";
 import type { FeatureBatch } from "./extract-features.ts";
@@ -27,17 +26,22 @@ export interface LoadOnnxModelOptions {
 	warmUp?: boolean;
 }
 
-let runtime: typeof Ort | undefined;
+let runtime: Promise<typeof Ort> | undefined;
 
 /**
  * Loads onnxruntime-node on first use. Its Linux build ships telemetry that writes files and looks up
  * Microsoft's collector; `ORT_DISABLE_TELEMETRY` must be set before the native binding loads, which
- * happens when the module is required, so this is the only place that requires it.
+ * happens when the module is evaluated, so this is the only place that imports it, lazily. A plain
+ * dynamic import also lets bundlers (esbuild, for the single executable) see and bundle it.
  */
-export function loadOnnxRuntime(): typeof Ort {
+export function loadOnnxRuntime(): Promise<typeof Ort> {
 	if (!runtime) {
 		process.env.ORT_DISABLE_TELEMETRY ??= "1";
-		runtime = createRequire(import.meta.url)("onnxruntime-node") as typeof Ort;
+		// A CommonJS module: Node's ESM loader puts module.exports on `default`, bundlers may not.
+		runtime = import("onnxruntime-node").then(
+			(module: unknown) =>
+				((module as { default?: typeof Ort }).default ?? module) as typeof Ort,
+		);
 	}
 	return runtime;
 }
@@ -52,7 +56,7 @@ export async function loadOnnxModel(
 	bytes: Uint8Array,
 	options: LoadOnnxModelOptions,
 ): Promise<Model> {
-	const ort = loadOnnxRuntime();
+	const ort = await loadOnnxRuntime();
 	let session: Ort.InferenceSession;
 	try {
 		session = await ort.InferenceSession.create(bytes, {

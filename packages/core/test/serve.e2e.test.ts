@@ -35,7 +35,7 @@ async function swap(
 
 for (const batching of [false, true]) {
 	describeDeploymentContract(
-		`mdp-core serve${batching ? " with adaptive batching" : ""}`,
+		`mdp-core serve${batching ? " (adaptive batching, the default)" : " --batch-max-rows 0"}`,
 		async () => {
 			const root = await repository();
 			const server = await startServeProcess({
@@ -44,7 +44,7 @@ for (const batching of [false, true]) {
 					join(root, "penguins"),
 					"--model-root",
 					root,
-					...(batching ? ["--batch-max-rows", "32"] : []),
+					...(batching ? [] : ["--batch-max-rows", "0"]),
 				],
 				env: { MDP_ADMIN_TOKEN: TOKEN },
 			});

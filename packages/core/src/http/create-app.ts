@@ -104,28 +104,36 @@ export function createApp(options: CreateAppOptions): ServingApp {
 		// Draining: tell keep-alive clients to reconnect (through a balancer, to another replica).
 		if (draining) c.res.headers.set("Connection", "close");
 		const route = routePath(c, -1);
-		const label = route === "*" ? "unmatched" : route;
-		metrics.requestDuration.observe(
-			{ route: label, method: c.req.method },
+		metrics.recordRequest(
+			route === "*" ? "unmatched" : route,
+			c.req.method,
+			c.res.status,
 			(performance.now() - started) / 1000,
 		);
-		metrics.requests.inc({
-			route: label,
-			method: c.req.method,
-			status: c.res.status,
-		});
 	});
 
-	const limitBody = bodyLimit({
-		maxSize: maxBodyBytes,
+	const tooLarge = (c: Context) =>
 		// The rest of the body is never read: close the connection so no client reuses a half-read socket.
-		onError: (c) =>
-			c.json(
-				{ error: `request body exceeds the limit of ${maxBodyBytes} bytes` },
-				413,
-				{ Connection: "close" },
-			),
+		c.json(
+			{ error: `request body exceeds the limit of ${maxBodyBytes} bytes` },
+			413,
+			{ Connection: "close" },
+		);
+	const streamingLimit = bodyLimit({
+		maxSize: maxBodyBytes,
+		onError: tooLarge,
 	});
+	/**
+	 * Body limit. With a Content-Length (every ordinary client) the header decides and the body is later read
+	 * straight from the socket; Hono's streaming limit, which materialises a web Request and its stream and
+	 * costs several times the whole prediction, only runs for chunked bodies.
+	 */
+	const limitBody: MiddlewareHandler = async (c, next) => {
+		const length = c.req.header("content-length");
+		if (length === undefined) return streamingLimit(c, next);
+		if (Number(length) > maxBodyBytes) return tooLarge(c);
+		await next();
+	};
 
 	/** Admission for predictions: bounded in-flight count (503 + Retry-After beyond it) and a deadline. */
 	const admit: MiddlewareHandler = async (c, next) => {
@@ -191,21 +199,11 @@ export function createApp(options: CreateAppOptions): ServingApp {
 			"Server-Timing",
 			`queue;dur=${timings.queueMs.toFixed(3)}, features;dur=${timings.featuresMs.toFixed(3)}, inference;dur=${timings.inferenceMs.toFixed(3)}`,
 		);
-		metrics.predictions.inc(
-			{ model: model.name, version: model.version },
+		metrics.recordPrediction(
+			model.name,
+			model.version,
 			predictions.length,
-		);
-		metrics.stageDuration.observe(
-			{ model: model.name, stage: "queue" },
-			timings.queueMs / 1000,
-		);
-		metrics.stageDuration.observe(
-			{ model: model.name, stage: "features" },
-			timings.featuresMs / 1000,
-		);
-		metrics.stageDuration.observe(
-			{ model: model.name, stage: "inference" },
-			timings.inferenceMs / 1000,
+			timings,
 		);
 		return predictions;
 	}

@@ -13,22 +13,23 @@
  * process.once("SIGTERM", () => server.close().then(() => host.close()));
  */
 
-export type { AppLimits, CreateAppOptions, ServingApp } from "./create-app.ts";
 // ---- App ----
 export { createApp } from "./create-app.ts";
-export type { AppMetrics } from "./metrics.ts";
+export type { AppLimits, CreateAppOptions, ServingApp } from "./create-app.ts";
 export { createAppMetrics } from "./metrics.ts";
+export type { AppMetrics } from "./metrics.ts";
 export {
 	PLATFORM,
 	toInferResponse,
 	toModelMetadata,
 	toRecords,
 } from "./oip.ts";
-export type { RouteDoc } from "./openapi.ts";
 export { createOpenApiDocument } from "./openapi.ts";
+export type { RouteDoc } from "./openapi.ts";
 export type { InferRequest, InferResponse, PredictRequest } from "./schemas.ts";
-export type { RunningServer, StartServerOptions } from "./serve.ts";
+
 // ---- Server ----
 export { startServer } from "./serve.ts";
-export type { ServeProcess, ServeProcessOptions } from "./serve-process.ts";
+export type { RunningServer, StartServerOptions } from "./serve.ts";
 export { startServeProcess } from "./serve-process.ts";
+export type { ServeProcess, ServeProcessOptions } from "./serve-process.ts";

@@ -19,45 +19,89 @@ export interface AppMetrics {
 	batchRequests: Histogram<"model">;
 	modelLoadSeconds: Gauge<"model" | "version">;
 	modelInfo: Gauge<"model" | "version" | "sha256">;
+	/** Records one HTTP request (label children are cached: prom-client hashes label objects per call). */
+	recordRequest(
+		route: string,
+		method: string,
+		status: number,
+		seconds: number,
+	): void;
+	/** Records one prediction request: rows predicted and the time of each stage, in milliseconds. */
+	recordPrediction(
+		model: string,
+		version: string,
+		rows: number,
+		stagesMs: { queueMs: number; featuresMs: number; inferenceMs: number },
+	): void;
+}
+
+/** A tiny cache of label children, keyed by the joined label values. */
+function cached<T>(
+	create: (...values: string[]) => T,
+): (...values: string[]) => T {
+	const children = new Map<string, T>();
+	return (...values) => {
+		const key = values.join("\u0000");
+		let child = children.get(key);
+		if (!child) {
+			child = create(...values);
+			children.set(key, child);
+		}
+		return child;
+	};
 }
 
 /** Creates the `mdp_` metrics: latency histograms (not summaries), statuses, in-flight, batches and models. */
 export function createAppMetrics(): AppMetrics {
 	const registry = new Registry();
 	const registers = [registry];
+	const requests = new Counter({
+		name: "mdp_http_requests_total",
+		help: "HTTP requests by route, method and status",
+		labelNames: ["route", "method", "status"] as const,
+		registers,
+	});
+	const requestDuration = new Histogram({
+		name: "mdp_http_request_duration_seconds",
+		help: "Time from request to response, server side",
+		labelNames: ["route", "method"] as const,
+		buckets: LATENCY_BUCKETS,
+		registers,
+	});
+	const predictions = new Counter({
+		name: "mdp_predictions_total",
+		help: "Records predicted",
+		labelNames: ["model", "version"] as const,
+		registers,
+	});
+	const stageDuration = new Histogram({
+		name: "mdp_inference_stage_duration_seconds",
+		help: "Time per request in each stage: queue (batching), features, inference",
+		labelNames: ["model", "stage"] as const,
+		buckets: LATENCY_BUCKETS,
+		registers,
+	});
+	const requestChild = cached((route, method, status) => ({
+		count: requests.labels({ route, method, status }),
+		duration: requestDuration.labels({ route, method }),
+	}));
+	const predictionChild = cached((model, version) => ({
+		rows: predictions.labels({ model, version }),
+		queue: stageDuration.labels({ model, stage: "queue" }),
+		features: stageDuration.labels({ model, stage: "features" }),
+		inference: stageDuration.labels({ model, stage: "inference" }),
+	}));
 	return {
 		registry,
-		requests: new Counter({
-			name: "mdp_http_requests_total",
-			help: "HTTP requests by route, method and status",
-			labelNames: ["route", "method", "status"],
-			registers,
-		}),
-		requestDuration: new Histogram({
-			name: "mdp_http_request_duration_seconds",
-			help: "Time from request to response, server side",
-			labelNames: ["route", "method"],
-			buckets: LATENCY_BUCKETS,
-			registers,
-		}),
+		requests,
+		requestDuration,
 		inFlight: new Gauge({
 			name: "mdp_http_requests_in_flight",
 			help: "Requests being handled",
 			registers,
 		}),
-		predictions: new Counter({
-			name: "mdp_predictions_total",
-			help: "Records predicted",
-			labelNames: ["model", "version"],
-			registers,
-		}),
-		stageDuration: new Histogram({
-			name: "mdp_inference_stage_duration_seconds",
-			help: "Time per request in each stage: queue (batching), features, inference",
-			labelNames: ["model", "stage"],
-			buckets: LATENCY_BUCKETS,
-			registers,
-		}),
+		predictions,
+		stageDuration,
 		batchRows: new Histogram({
 			name: "mdp_batch_rows",
 			help: "Rows per model run",
@@ -78,6 +122,18 @@ export function createAppMetrics(): AppMetrics {
 			labelNames: ["model", "version"],
 			registers,
 		}),
+		recordRequest(route, method, status, seconds) {
+			const child = requestChild(route, method, String(status));
+			child.count.inc();
+			child.duration.observe(seconds);
+		},
+		recordPrediction(model, version, rows, stagesMs) {
+			const child = predictionChild(model, version);
+			child.rows.inc(rows);
+			child.queue.observe(stagesMs.queueMs / 1000);
+			child.features.observe(stagesMs.featuresMs / 1000);
+			child.inference.observe(stagesMs.inferenceMs / 1000);
+		},
 		modelInfo: new Gauge({
 			name: "mdp_model_info",
 			help: "Served models (value 1), with version and model sha256",
