@@ -71,6 +71,9 @@ export type {
 	ModelHostOptions,
 } from "./model-host.ts";
 
+// ---- What deployment packages produce ----
+export type { Artifact } from "./artifact.ts";
+
 // ---- Golden set (parity checks) ----
 export { compareToGolden, readGoldenSet } from "./golden.ts";
 export type { GoldenCase, GoldenMismatch } from "./golden.ts";

@@ -1,0 +1,102 @@
+// The entry of the single executable (Node SEA). esbuild bundles it with @mdp/core and onnxruntime-node's
+// JavaScript into one CommonJS file; the model and the native runtime are SEA assets.
+import { createReadStream } from "node:fs";
+import { getAsset } from "node:sea";
+import { parseArgs } from "node:util";
+import {
+	CoreError,
+	createPredictor,
+	isCoreError,
+	loadOnnxModel,
+	parseManifestText,
+	predictJsonLines,
+	sha256Hex,
+} from "@mdp/core";
+import { loadNativeBinding } from "./native-runtime.ts";
+
+const USAGE = (
+	name: string,
+	version: string,
+) => `${name} ${version}: predicts with a model compiled into this executable.
+
+Usage:
+  <executable> [--input FILE] < records.jsonl > predictions.jsonl
+  <executable> --info | --help
+
+Each input line is a record ({"Island": "Biscoe", ...}) or {"id": "...", "record": {...}}; each output line
+is {"label", "probabilities"} (with the id) or {"line", "error", "issues"} for a line that cannot be predicted.
+Exit codes: 0 all predicted, 1 some lines rejected or a failure, 2 bad usage.
+Runs offline; writes only the native runtime to its cache folder ($MDP_CACHE_DIR, default ~/.cache/mdp).`;
+
+async function main(): Promise<number> {
+	// Before onnxruntime's native binding loads: its Linux build otherwise writes telemetry and looks up hosts.
+	process.env.ORT_DISABLE_TELEMETRY = "1";
+	const manifest = parseManifestText(
+		Buffer.from(getAsset("mdp.json")).toString("utf8"),
+		"embedded mdp.json",
+	);
+	const { values } = parseArgs({
+		options: {
+			input: { type: "string" },
+			info: { type: "boolean" },
+			help: { type: "boolean", short: "h" },
+		},
+	});
+	if (values.help) {
+		console.log(USAGE(manifest.name, manifest.version));
+		return 0;
+	}
+	if (values.info) {
+		console.log(
+			JSON.stringify({
+				name: manifest.name,
+				version: manifest.version,
+				features: manifest.features.map((f) => f.name),
+				labels: manifest.target.labels,
+			}),
+		);
+		return 0;
+	}
+	const modelBytes = new Uint8Array(getAsset("model.onnx"));
+	if (sha256Hex(modelBytes) !== manifest.model.sha256)
+		throw new CoreError(
+			"INVALID_BUNDLE",
+			"embedded model.onnx does not match its manifest",
+		);
+	(globalThis as { __ORT_NATIVE_BINDING__?: unknown }).__ORT_NATIVE_BINDING__ =
+		loadNativeBinding(getAsset);
+	const model = await loadOnnxModel(modelBytes, {
+		inputName: manifest.model.input.name,
+		outputName: manifest.model.output.name,
+		columns: manifest.model.input.columns,
+	});
+	const predictor = createPredictor({ manifest, model });
+	const input = values.input ? createReadStream(values.input) : process.stdin;
+	const { rejected } = await predictJsonLines(predictor, {
+		input,
+		output: process.stdout,
+	});
+	await predictor.close();
+	if (rejected > 0)
+		console.error(`${rejected} input line(s) rejected (see their "error")`);
+	return rejected > 0 ? 1 : 0;
+}
+
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+	if (error.code === "EPIPE") process.exit(process.exitCode ?? 0);
+});
+main().then(
+	(code) => {
+		process.exitCode = code;
+	},
+	(error: unknown) => {
+		const usage = (error as { code?: string }).code?.startsWith(
+			"ERR_PARSE_ARGS",
+		);
+		console.error(
+			isCoreError(error) || usage ? (error as Error).message : error,
+		);
+		if (usage) console.error("Run with --help for usage.");
+		process.exitCode = usage ? 2 : 1;
+	},
+);
