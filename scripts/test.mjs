@@ -34,6 +34,7 @@ status =
 		"test",
 		"--output-logs=new-only",
 		"--continue",
+		"--concurrency=1",
 		...extra,
 	]) || status;
 

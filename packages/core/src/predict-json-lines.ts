@@ -9,6 +9,8 @@ export interface PredictJsonLinesOptions {
 	output: Writable;
 	/** Lines predicted per model run. Default 256. */
 	chunkSize?: number;
+	/** Called once, right after the first output line was written (start-up measurements). */
+	onFirstOutput?: () => void;
 }
 
 /** Counts of a {@link predictJsonLines} run. */
@@ -31,7 +33,7 @@ interface Line {
  * `{"line", "error", "issues"}` in its place. Good lines are never lost to bad ones. Lines are predicted
  * in chunks, one model run per chunk. The CLI of `@mdp/core` and the static single executable share it.
  */
-export async function predictJsonLines(
+export function predictJsonLines(
 	predictor: Predictor,
 	options: PredictJsonLinesOptions,
 ): Promise<PredictJsonLinesResult> {
@@ -42,12 +44,19 @@ export async function predictJsonLines(
 		crlfDelay: Number.POSITIVE_INFINITY,
 	});
 	const result = { predicted: 0, rejected: 0 };
+	let firstOutput = options.onFirstOutput;
 	let chunk: Line[] = [];
-	const flush = async () => {
-		const valid = chunk.filter((l) => l.error === undefined);
+	let number = 0;
+	let scheduled = false;
+	// Chunks are predicted one after the other, in input order.
+	let queue: Promise<void> = Promise.resolve();
+
+	const flush = async (lines: Line[]) => {
+		if (lines.length === 0) return;
+		const valid = lines.filter((l) => l.error === undefined);
 		const predictions = await predictor.predict(valid.map((l) => l.record));
 		let next = 0;
-		const out = chunk.map((l) => {
+		const out = lines.map((l) => {
 			if (l.error !== undefined) {
 				result.rejected++;
 				return JSON.stringify({
@@ -63,19 +72,39 @@ export async function predictJsonLines(
 				l.id === undefined ? prediction : { id: l.id, ...prediction },
 			);
 		});
-		chunk = [];
-		if (!output.write(`${out.join("\n")}\n`))
-			await new Promise((r) => output.once("drain", r));
+		const flushed = output.write(`${out.join("\n")}\n`);
+		firstOutput?.();
+		firstOutput = undefined;
+		if (!flushed) await new Promise((r) => output.once("drain", r));
 	};
-	let number = 0;
-	for await (const text of lines) {
-		number++;
-		if (text.trim() === "") continue;
-		chunk.push(parseLine(text, number, predictor));
-		if (chunk.length >= chunkSize) await flush();
-	}
-	if (chunk.length > 0) await flush();
-	return result;
+	const enqueue = () => {
+		const taken = chunk;
+		chunk = [];
+		queue = queue.then(() => flush(taken));
+	};
+
+	return new Promise((resolve, reject) => {
+		lines.on("line", (text) => {
+			number++;
+			if (text.trim() === "") return;
+			chunk.push(parseLine(text, number, predictor));
+			if (chunk.length >= chunkSize) enqueue();
+			else if (!scheduled) {
+				// Lines that arrived together (one read) are predicted together; a lone line is not held back
+				// waiting for 255 more, so the tool also answers line by line when used interactively.
+				scheduled = true;
+				setImmediate(() => {
+					scheduled = false;
+					enqueue();
+				});
+			}
+		});
+		lines.once("close", () => {
+			enqueue();
+			queue.then(() => resolve(result), reject);
+		});
+		lines.once("error", reject);
+	});
 }
 
 function parseLine(text: string, number: number, predictor: Predictor): Line {

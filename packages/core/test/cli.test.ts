@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -100,5 +100,25 @@ describe("mdp-core CLI", () => {
 			code: 0,
 			stdout: expect.stringContaining("mdp-core predict"),
 		});
+	});
+
+	it("answers line by line when used interactively, before its input ends", async () => {
+		const child = spawn(process.execPath, [cli, "predict"], {
+			stdio: ["pipe", "pipe", "inherit"],
+		});
+		const golden = JSON.parse(
+			readFileSync(goldenPath, "utf8").split("\n")[0] as string,
+		);
+		const firstLine = new Promise<string>((resolve) => {
+			let text = "";
+			child.stdout.on("data", (chunk: Buffer) => {
+				text += chunk.toString();
+				if (text.includes("\n")) resolve(text.split("\n")[0] as string);
+			});
+		});
+		child.stdin.write(`${JSON.stringify(golden.record)}\n`);
+		expect(JSON.parse(await firstLine)).toEqual(golden.expected);
+		child.stdin.end();
+		expect(await new Promise((r) => child.once("exit", r))).toBe(0);
 	});
 });

@@ -15,7 +15,11 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Artifact, CoreError, loadBundle } from "@mdp/core";
 import { build as esbuild, type Plugin } from "esbuild";
-import { NATIVE_FILES } from "./runtime/native-runtime.ts";
+import {
+	NATIVE_FILES,
+	NATIVE_KEY_ASSET,
+	nativeRuntimeKey,
+} from "./runtime/native-runtime.ts";
 import { writeAtomically } from "./write-atomically.ts";
 
 /** Options of {@link buildExecutable}. */
@@ -105,6 +109,13 @@ export async function buildExecutable(
 			"model.onnx": join(work, "model.onnx"),
 		};
 		for (const file of NATIVE_FILES) assets[file] = join(native, file);
+		const key = nativeRuntimeKey(
+			await Promise.all(
+				NATIVE_FILES.map((file) => readFile(join(native, file))),
+			),
+		);
+		await writeFile(join(work, NATIVE_KEY_ASSET), key);
+		assets[NATIVE_KEY_ASSET] = join(work, NATIVE_KEY_ASSET);
 		const config = join(work, "sea-config.json");
 		await writeFile(
 			config,
@@ -112,6 +123,7 @@ export async function buildExecutable(
 				main,
 				output: join(work, "sea.blob"),
 				disableExperimentalSEAWarning: true,
+				useCodeCache: true,
 				assets,
 			}),
 		);

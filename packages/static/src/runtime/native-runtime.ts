@@ -26,29 +26,33 @@ export function cacheRoot(): string {
 	}
 }
 
+/** Name of the small asset holding the native files' content hash, computed at build time. */
+export const NATIVE_KEY_ASSET = "native-runtime.key";
+
+/** Content hash of the native files, the name of their cache folder (computed once, at build time). */
+export function nativeRuntimeKey(files: readonly Uint8Array[]): string {
+	const hash = createHash("sha256");
+	for (const bytes of files) hash.update(bytes);
+	return `onnxruntime-linux-x64-${hash.digest("hex").slice(0, 16)}`;
+}
+
 /**
- * Extracts the native files (once per content hash: the folder name is their sha256) and loads the
- * binding with `process.dlopen`; `$ORIGIN` RUNPATH finds `libonnxruntime.so.1` beside it. Each file is
- * written to a temp name and renamed, so concurrent first runs never see a partial file.
+ * Extracts the native files once per content hash and loads the binding with `process.dlopen`; `$ORIGIN`
+ * RUNPATH finds `libonnxruntime.so.1` beside it. Each file is written to a temp name and renamed, so
+ * concurrent first runs never see a partial file. A warm start reads only the small key asset: copying
+ * and hashing the 46 MB runtime on every start would cost about 100 ms.
  */
 export function loadNativeBinding(
 	getAsset: (name: string) => ArrayBuffer,
 ): unknown {
-	const assets = NATIVE_FILES.map(
-		(name) => [name, new Uint8Array(getAsset(name))] as const,
-	);
-	const hash = createHash("sha256");
-	for (const [, bytes] of assets) hash.update(bytes);
-	const dir = join(
-		cacheRoot(),
-		`onnxruntime-linux-x64-${hash.digest("hex").slice(0, 16)}`,
-	);
+	const key = Buffer.from(getAsset(NATIVE_KEY_ASSET)).toString("utf8");
+	const dir = join(cacheRoot(), key);
 	const binding = join(dir, "onnxruntime_binding.node");
 	if (!existsSync(binding)) {
 		mkdirSync(dir, { recursive: true });
-		for (const [name, bytes] of assets) {
+		for (const name of NATIVE_FILES) {
 			const tmp = join(dir, `${name}.${process.pid}.tmp`);
-			writeFileSync(tmp, bytes, { mode: 0o755 });
+			writeFileSync(tmp, new Uint8Array(getAsset(name)), { mode: 0o755 });
 			renameSync(tmp, join(dir, name));
 		}
 	}

@@ -28,6 +28,12 @@ is {"label", "probabilities"} (with the id) or {"line", "error", "issues"} for a
 Exit codes: 0 all predicted, 1 some lines rejected or a failure, 2 bad usage.
 Runs offline; writes only the native runtime to its cache folder ($MDP_CACHE_DIR, default ~/.cache/mdp).`;
 
+/**
+ * Start-up phases in ms since the process started (performance.now()'s origin), printed as one JSON line
+ * on stderr when MDP_STARTUP_PHASES=1: what a cold start is made of.
+ */
+const phases: Record<string, number> = { script: performance.now() };
+
 async function main(): Promise<number> {
 	// Before onnxruntime's native binding loads: its Linux build otherwise writes telemetry and looks up hosts.
 	process.env.ORT_DISABLE_TELEMETRY = "1";
@@ -65,16 +71,23 @@ async function main(): Promise<number> {
 		);
 	(globalThis as { __ORT_NATIVE_BINDING__?: unknown }).__ORT_NATIVE_BINDING__ =
 		loadNativeBinding(getAsset);
+	phases.runtime = performance.now();
 	const model = await loadOnnxModel(modelBytes, {
 		inputName: manifest.model.input.name,
 		outputName: manifest.model.output.name,
 		columns: manifest.model.input.columns,
 	});
+	phases.session = performance.now();
 	const predictor = createPredictor({ manifest, model });
 	const input = values.input ? createReadStream(values.input) : process.stdin;
 	const { rejected } = await predictJsonLines(predictor, {
 		input,
 		output: process.stdout,
+		onFirstOutput: () => {
+			phases.firstPrediction = performance.now();
+			if (process.env.MDP_STARTUP_PHASES === "1")
+				console.error(JSON.stringify({ phases }));
+		},
 	});
 	await predictor.close();
 	if (rejected > 0)
