@@ -1,4 +1,111 @@
-import { status } from "./index.ts";
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { referenceBundleDir } from "@mdp/core";
+import {
+	cleanupBenchmark,
+	renderMarkdown,
+	rerenderReport,
+	runBenchmark,
+	updateLatest,
+	writeReport,
+} from "./index.ts";
 
-console.error(`mdp-bench: ${status} (see bench/README.md)`);
-process.exitCode = 2;
+const USAGE = `mdp-bench: deploys each pattern locally, drives load and compares them
+
+Usage:
+  mdp-bench run [--quick] [--patterns static,http,…] [--bundle DIR] [--slo-ms 50] [--out DIR]
+  mdp-bench report --from DIR          re-render report.md and report.html from DIR/results.json
+
+run writes bench/reports/<timestamp>/ (results.json, report.md, report.html) and copies it to
+bench/reports/latest/. The full run takes about 9 minutes on 2 cores; --quick about 2 minutes.`;
+
+class UsageError extends Error {}
+const REPORTS = resolve(import.meta.dirname, "..", "reports");
+
+async function main(argv: string[]): Promise<number> {
+	const [command, ...rest] = argv;
+	const { values } = parseArgs({
+		args: rest,
+		options: {
+			quick: { type: "boolean" },
+			patterns: { type: "string" },
+			bundle: { type: "string", default: referenceBundleDir },
+			"slo-ms": { type: "string", default: "50" },
+			out: { type: "string", default: REPORTS },
+			from: { type: "string" },
+			help: { type: "boolean", short: "h" },
+		},
+	});
+	if (command === undefined || values.help || command === "help") {
+		console.log(USAGE);
+		return command === undefined ? 2 : 0;
+	}
+	if (command === "report") {
+		if (!values.from) throw new UsageError("report needs --from DIR");
+		await rerenderReport(values.from);
+		console.error(
+			`mdp-bench: re-rendered ${values.from}/report.md and report.html`,
+		);
+		return 0;
+	}
+	if (command !== "run") throw new UsageError(`unknown command "${command}"`);
+	const known = ["static", "http", "vm", "container", "serverless"];
+	const patterns = values.patterns?.split(",").map((p) => p.trim());
+	const unknown = patterns?.filter((p) => !known.includes(p)) ?? [];
+	if (unknown.length)
+		throw new UsageError(
+			`unknown pattern(s) ${unknown.join(", ")}; known: ${known.join(", ")}`,
+		);
+	const sloMs = Number(values["slo-ms"]);
+	if (!(sloMs > 0))
+		throw new UsageError(
+			`--slo-ms must be a positive number, got "${values["slo-ms"]}"`,
+		);
+
+	const started = Date.now();
+	const results = await runBenchmark({
+		quick: values.quick ?? false,
+		patterns,
+		bundle: resolve(values.bundle),
+		sloMs,
+		progress: (m) =>
+			console.error(`[${formatElapsed(Date.now() - started)}] ${m}`),
+	});
+	const dir = resolve(values.out, results.startedAt.replace(/[:.]/g, "-"));
+	await writeReport(dir, results);
+	await updateLatest(resolve(values.out), dir);
+	console.log(renderMarkdown(results));
+	console.error(
+		`mdp-bench: wrote ${dir} and ${resolve(values.out, "latest")} in ${formatElapsed(Date.now() - started)}`,
+	);
+	return 0;
+}
+
+function formatElapsed(ms: number): string {
+	const s = Math.round(ms / 1000);
+	return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+// Ctrl-C or a kill: tear down every server and temp dir this run started, then exit.
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+	process.once(signal, () => {
+		console.error(`mdp-bench: ${signal}: tearing down`);
+		void cleanupBenchmark().finally(() => process.exit(130));
+	});
+}
+
+main(process.argv.slice(2)).then(
+	(code) => {
+		process.exitCode = code;
+	},
+	(error: unknown) => {
+		const usage =
+			error instanceof UsageError ||
+			(error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
+		console.error(
+			`mdp-bench: ${usage ? (error as Error).message : ((error as Error).stack ?? String(error))}`,
+		);
+		if (usage) console.error("Run mdp-bench --help for usage.");
+		process.exitCode = usage ? 2 : 1;
+	},
+);

@@ -1,7 +1,37 @@
 /**
  * @module @mdp/bench
- * The benchmark harness. Not implemented yet: see bench/README.md and the open issue.
+ * The harness that deploys every pattern locally, drives load, and compares them: `runBenchmark` measures,
+ * `renderMarkdown` and `renderHtml` report, separately, so stored results can be re-rendered.
+ *
+ * @example
+ * import { renderMarkdown, runBenchmark } from "@mdp/bench";
+ * const results = await runBenchmark({ quick: true, bundle: "packages/core/models/penguins" });
+ * console.log(renderMarkdown(results));
  */
 
-/** The harness's status until its issue lands. */
-export const status = "not implemented yet" as const;
+// ---- Measuring ----
+export { cleanupBenchmark, runBenchmark } from "./run-benchmark.ts";
+export type { RunBenchmarkOptions } from "./run-benchmark.ts";
+export { arrivalTimes, runScenario } from "./load/embedded-driver.ts";
+export type { DriverRun, Send } from "./load/embedded-driver.ts";
+export { DEFAULT_SLO_MS, SCENARIOS } from "./scenarios.ts";
+
+// ---- Summarising and reporting (pure) ----
+export { capacityUnderSlo, summarizeLatency, toStat } from "./summarize.ts";
+export { checkClaims } from "./claims.ts";
+export type { Claim } from "./claims.ts";
+export { comparisonRows, formatStat, renderMarkdown } from "./render-report.ts";
+export { chartData, renderHtml, toSvg } from "./render-html.ts";
+export { rerenderReport, updateLatest, writeReport } from "./write-report.ts";
+
+// ---- Types ----
+export type {
+	BenchResults,
+	BenchTarget,
+	DeployedTarget,
+	Endpoint,
+	LoadResult,
+	Scenario,
+	TargetContext,
+	TargetResult,
+} from "./types.ts";

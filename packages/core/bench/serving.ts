@@ -8,7 +8,6 @@ import { spawn, spawnSync } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import {
 	type Balancer,
 	findHaproxy,
@@ -103,27 +102,7 @@ async function wrk(url: string, connections: number): Promise<Sample> {
 }
 
 // ---- Deploy everything once; each variant is a URL ----
-const bare = await new Promise<{ url: string; stop: () => void }>(
-	(resolve, reject) => {
-		const tsx = fileURLToPath(
-			new URL("../node_modules/.bin/tsx", import.meta.url),
-		);
-		const [command, args] = pinned(0, tsx, [
-			fileURLToPath(new URL("./bare-hono.ts", import.meta.url)),
-		]);
-		const child = spawn(command, args, {
-			stdio: ["ignore", "pipe", "inherit"],
-			env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp" },
-		});
-		child.stdout.once("data", (d: Buffer) =>
-			resolve({
-				url: JSON.parse(d.toString()).url,
-				stop: () => child.kill("SIGTERM"),
-			}),
-		);
-		child.once("exit", (code) => reject(new Error(`bare hono exited ${code}`)));
-	},
-);
+const bare = await startServeProcess({ wrapper: pin(0), args: ["--bare"] });
 const plain = await startServeProcess({
 	wrapper: pin(0),
 	args: ["--batch-max-rows", "0"],
@@ -241,5 +220,5 @@ for (const group of ["overhead", "batching", "balancer"]) {
 for (const b of balancers) await b.close();
 await plain.stop();
 await batched.stop();
-bare.stop();
+await bare.stop();
 await rm(dir, { recursive: true, force: true });

@@ -1,4 +1,9 @@
-import { type AppLimits, createApp, startServer } from "./http/index.ts";
+import {
+	type AppLimits,
+	createApp,
+	createBareApp,
+	startServer,
+} from "./http/index.ts";
 import { ModelHost } from "./model-host.ts";
 
 /** Options of the `mdp-core serve` command. */
@@ -12,6 +17,8 @@ export interface ServeCommandOptions {
 	limits: AppLimits;
 	modelRoot?: string;
 	adminToken?: string;
+	/** Serve the HTTP ceiling instead (constant answers, no model): see `createBareApp`. */
+	bare?: boolean;
 }
 
 /**
@@ -19,6 +26,26 @@ export interface ServeCommandOptions {
  * line `{"event":"listening","url":…}` on stdout when ready; SIGTERM/SIGINT shut it down gracefully.
  */
 export async function serve(options: ServeCommandOptions): Promise<number> {
+	if (options.bare) {
+		const server = await startServer(createBareApp(), {
+			port: options.port,
+			hostname: options.hostname,
+		});
+		console.log(
+			JSON.stringify({
+				event: "listening",
+				url: server.url,
+				pid: process.pid,
+				models: [],
+			}),
+		);
+		console.error(
+			`mdp-core serve --bare: listening on ${server.url} (constant answers, no model)`,
+		);
+		await waitForSignal(() => "");
+		await server.close();
+		return 0;
+	}
 	const host = new ModelHost({
 		batching: options.batchMaxRows
 			? { maxBatchRows: options.batchMaxRows, maxDelayMs: options.batchDelayMs }
@@ -61,18 +88,24 @@ export async function serve(options: ServeCommandOptions): Promise<number> {
 	console.error(
 		`mdp-core serve: listening on ${server.url} (${models.map((m) => `${m.name} ${m.version}`).join(", ")})`,
 	);
-	await new Promise<void>((resolve) => {
+	await waitForSignal(
+		() => `, draining ${app.inFlight()} request(s) in flight`,
+	);
+
+	await server.close();
+	await host.close();
+	console.error("mdp-core serve: stopped");
+	return 0;
+}
+
+/** Resolves on SIGTERM or SIGINT (graceful shutdown follows). */
+function waitForSignal(detail: () => string): Promise<void> {
+	return new Promise<void>((resolve) => {
 		const stop = (signal: string) => {
-			console.error(
-				`mdp-core serve: ${signal}: draining ${app.inFlight()} request(s) in flight`,
-			);
+			console.error(`mdp-core serve: ${signal}${detail()}`);
 			resolve();
 		};
 		process.once("SIGTERM", () => stop("SIGTERM"));
 		process.once("SIGINT", () => stop("SIGINT"));
 	});
-	await server.close();
-	await host.close();
-	console.error("mdp-core serve: stopped");
-	return 0;
 }

@@ -18,9 +18,10 @@ Usage:
   mdp-core train   [--out DIR] [--seed N]         train the reference penguins model and write its bundle
   mdp-core serve   --bundle DIR [--bundle DIR …] [--port N] [--host ADDR] [--batch-max-rows N (32; 0 = off)]
                    [--batch-delay-ms MS] [--max-in-flight N] [--max-body-bytes N] [--max-records N]
-                   [--timeout-ms MS] [--model-root DIR]
+                   [--timeout-ms MS] [--model-root DIR] [--bare]
                                                   serve the HTTP app (OIP v2, /predict, /metrics); the admin
-                                                  token for the model repository comes from MDP_ADMIN_TOKEN
+                                                  token for the model repository comes from MDP_ADMIN_TOKEN;
+                                                  --bare serves the HTTP ceiling (constant answers)
   mdp-core synth   --out DIR --size SIZE [--from DIR] [--seed N]
                                                   write a synthetic bundle of about SIZE (e.g. 500KB, 50MB)
 
@@ -47,6 +48,7 @@ async function main(argv: string[]): Promise<number> {
 			"max-records": { type: "string" },
 			"timeout-ms": { type: "string" },
 			"model-root": { type: "string" },
+			bare: { type: "boolean" },
 			input: { type: "string" },
 			golden: { type: "string" },
 			out: { type: "string" },
@@ -99,6 +101,7 @@ async function main(argv: string[]): Promise<number> {
 				},
 				modelRoot: values["model-root"],
 				adminToken: process.env.MDP_ADMIN_TOKEN,
+				bare: values.bare,
 			});
 		}
 		case "verify":

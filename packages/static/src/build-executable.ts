@@ -1,3 +1,4 @@
+/// <reference path="./postject.d.ts" />
 import { spawnSync } from "node:child_process";
 import {
 	chmod,

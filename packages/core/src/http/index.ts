@@ -16,6 +16,7 @@
 // ---- App ----
 export { createApp } from "./create-app.ts";
 export type { AppLimits, CreateAppOptions, ServingApp } from "./create-app.ts";
+export { createBareApp } from "./create-bare-app.ts";
 export { createAppMetrics } from "./metrics.ts";
 export type { AppMetrics } from "./metrics.ts";
 export {

@@ -25,7 +25,7 @@ export interface RunningServer {
 
 /** Serves an app on Node's HTTP server through `@hono/node-server`. */
 export async function startServer(
-	app: ServingApp,
+	app: Pick<ServingApp, "fetch" | "drain">,
 	options: StartServerOptions = {},
 ): Promise<RunningServer> {
 	const hostname = options.hostname ?? "127.0.0.1";

@@ -30,7 +30,8 @@ Runs offline; writes only the native runtime to its cache folder ($MDP_CACHE_DIR
 
 /**
  * Start-up phases in ms since the process started (performance.now()'s origin), printed as one JSON line
- * on stderr when MDP_STARTUP_PHASES=1: what a cold start is made of.
+ * on stderr when MDP_STARTUP_PHASES=1 (what a cold start is made of), followed at exit by the run's CPU
+ * seconds and peak memory.
  */
 const phases: Record<string, number> = { script: performance.now() };
 
@@ -90,6 +91,18 @@ async function main(): Promise<number> {
 		},
 	});
 	await predictor.close();
+	if (process.env.MDP_STARTUP_PHASES === "1") {
+		// The whole run's cost, for footprint measurements: CPU seconds and peak resident memory.
+		const usage = process.resourceUsage();
+		console.error(
+			JSON.stringify({
+				usage: {
+					cpu_s: (usage.userCPUTime + usage.systemCPUTime) / 1e6,
+					max_rss_mb: usage.maxRSS / 1024,
+				},
+			}),
+		);
+	}
 	if (rejected > 0)
 		console.error(`${rejected} input line(s) rejected (see their "error")`);
 	return rejected > 0 ? 1 : 0;

@@ -1,0 +1,129 @@
+import type { GoldenCase } from "@mdp/core";
+import { cpuSeconds, readCpuCounters, stealPercent } from "../measure/proc.ts";
+import type { Endpoint, LoadResult, Payload, Scenario } from "../types.ts";
+import { runScenario, type Send } from "./embedded-driver.ts";
+import { percentileMs } from "./histogram.ts";
+import { createHttpSend } from "./http-send.ts";
+import { runK6 } from "./run-k6.ts";
+
+/** Rows each payload carries. */
+export const ROWS: Record<Payload, number> = {
+	"predict-1": 1,
+	"predict-32": 32,
+	"infer-1": 1,
+};
+
+const FEATURES = [
+	"Island",
+	"Beak Length (mm)",
+	"Beak Depth (mm)",
+	"Flipper Length (mm)",
+	"Body Mass (g)",
+	"Sex",
+];
+
+/** Request bodies for a payload, rotating over the golden records (16 variants). */
+export function payloadBodies(
+	payload: Payload,
+	golden: readonly GoldenCase[],
+): { path: string; bodies: string[]; records: unknown[][] } {
+	const records = Array.from({ length: 16 }, (_, i) =>
+		Array.from(
+			{ length: ROWS[payload] },
+			(_, j) => golden[(i * 7 + j) % golden.length]?.record,
+		),
+	);
+	if (payload === "infer-1") {
+		const bodies = records.map((rs) =>
+			JSON.stringify({
+				inputs: FEATURES.map((name) => ({
+					name,
+					shape: [rs.length],
+					datatype: name === "Island" || name === "Sex" ? "BYTES" : "FP32",
+					data: rs.map((r) => (r as Record<string, unknown>)[name] ?? null),
+				})),
+			}),
+		);
+		return { path: "/v2/models/penguins/infer", bodies, records };
+	}
+	return {
+		path: "/predict",
+		bodies: records.map((rs) => JSON.stringify({ records: rs })),
+		records,
+	};
+}
+
+/**
+ * Runs one scenario against an endpoint, with k6 when `k6` names its binary (HTTP targets), else with the
+ * embedded driver, and reads the CPU of the target's processes and of the driver, and the machine's steal
+ * time, over the run.
+ */
+export async function measureRun(
+	scenario: Scenario,
+	endpoint: Endpoint,
+	golden: readonly GoldenCase[],
+	targetPids: readonly number[],
+	k6?: string,
+): Promise<LoadResult> {
+	const { path, bodies, records } = payloadBodies(scenario.payload, golden);
+	const concurrency =
+		scenario.executor === "constant-vus" ? scenario.vus : scenario.maxVUs;
+	let send: Send;
+	let close = () => {};
+	if (endpoint.kind === "http") {
+		const client = createHttpSend(
+			new URL(path, endpoint.url).href,
+			bodies,
+			concurrency,
+		);
+		send = client.send;
+		close = client.close;
+	} else {
+		let turn = 0;
+		send = () =>
+			endpoint
+				.predict(records[turn++ % records.length] as unknown[])
+				.then(() => true);
+	}
+	const counters = readCpuCounters();
+	const targetCpu = cpuSeconds(targetPids);
+	const driverCpu = process.cpuUsage();
+	if (k6 && endpoint.kind === "http") {
+		const result = await runK6(
+			k6,
+			scenario,
+			new URL(path, endpoint.url).href,
+			bodies,
+		);
+		return {
+			...result,
+			target_cpu_s: cpuSeconds(targetPids) - targetCpu,
+			steal_pct: stealPercent(counters, readCpuCounters()),
+		};
+	}
+	try {
+		const run = await runScenario(scenario, send);
+		const driver = process.cpuUsage(driverCpu);
+		return {
+			scenario: scenario.id,
+			offered_rps:
+				scenario.executor === "constant-arrival-rate" ? scenario.rate : null,
+			achieved_rps: (run.requests - run.errors) / run.elapsedS,
+			requests: run.requests,
+			errors: run.errors,
+			dropped: run.dropped,
+			p50_ms: percentileMs(run.latency, 50),
+			p90_ms: percentileMs(run.latency, 90),
+			p99_ms: percentileMs(run.latency, 99),
+			p999_ms: percentileMs(run.latency, 99.9),
+			max_ms: run.latency.maxValue / 1000,
+			schedule_lag_p99_ms:
+				scenario.executor === "constant-vus" ? 0 : percentileMs(run.lag, 99),
+			target_cpu_s: cpuSeconds(targetPids) - targetCpu,
+			driver_cpu_s: (driver.user + driver.system) / 1e6,
+			steal_pct: stealPercent(counters, readCpuCounters()),
+		};
+	} finally {
+		close();
+	}
+}

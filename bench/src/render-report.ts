@@ -1,0 +1,179 @@
+import { checkClaims } from "./claims.ts";
+import type { BenchResults, Stat, TargetResult } from "./types.ts";
+
+const COLUMNS = ["static", "http", "vm", "container", "serverless"] as const;
+
+/** A number with its spread over rounds: `12.3 (11.9–13.0)`. */
+export function formatStat(stat: Stat | undefined, digits = 2): string {
+	if (!stat || !Number.isFinite(stat.median)) return "n/a";
+	if (stat.rounds.length <= 1 || stat.min === stat.max)
+		return stat.median.toFixed(digits);
+	return `${stat.median.toFixed(digits)} (${stat.min.toFixed(digits)}–${stat.max.toFixed(digits)})`;
+}
+
+const mb = (bytes: number) =>
+	bytes >= 1e6
+		? `${(bytes / 1e6).toFixed(1)} MB`
+		: `${(bytes / 1e3).toFixed(1)} KB`;
+
+/** The comparison table: measures as rows, targets and ceilings as columns. Pure. */
+export function comparisonRows(results: BenchResults): {
+	header: string[];
+	rows: string[][];
+} {
+	const cell = (
+		t: TargetResult | undefined,
+		value: (t: TargetResult) => string,
+	) =>
+		!t
+			? "not in this run"
+			: t.not_measured
+				? `not measured: ${t.not_measured}`
+				: value(t);
+	const targets = COLUMNS.map((id) => results.targets[id]);
+	const { inference, http } = results.ceilings;
+	const row = (
+		name: string,
+		value: (t: TargetResult) => string,
+		ceilInference = "—",
+		ceilHttp = "—",
+	) => [name, ...targets.map((t) => cell(t, value)), ceilInference, ceilHttp];
+	const light =
+		results.targets.static?.latency?.light.rate_rps ??
+		results.targets.http?.latency?.light.rate_rps;
+	return {
+		header: [
+			"measure",
+			...COLUMNS,
+			"ceiling: inference (raw session.run)",
+			"ceiling: HTTP (bare Hono)",
+		],
+		rows: [
+			row("parity on the golden set", (t) =>
+				t.parity
+					? `${t.parity.checked - t.parity.mismatches}/${t.parity.checked} ${t.parity.tolerance === 0 ? "bit-identical" : `within ${t.parity.tolerance}`}`
+					: "n/a",
+			),
+			row(
+				`latency at ${light ?? "?"} req/s: p50 / p99 ms`,
+				(t) =>
+					`${formatStat(t.latency?.light.p50_ms, 3)} / ${formatStat(t.latency?.light.p99_ms, 3)}`,
+				`batch 1: ${formatStat(scaleStat(inference.batch1.p50_us, 1e-3), 3)} / ${formatStat(scaleStat(inference.batch1.p99_us, 1e-3), 3)}`,
+			),
+			row(
+				"latency at 70% of saturation: rate, p50 / p90 / p99 / p99.9 ms",
+				(t) =>
+					`${t.latency?.load70.rate_rps ?? "?"} req/s: ${formatStat(t.latency?.load70.p50_ms)} / ${formatStat(t.latency?.load70.p90_ms)} / ${formatStat(t.latency?.load70.p99_ms)} / ${formatStat(t.latency?.load70.p999_ms)}`,
+			),
+			row(
+				"saturation throughput (predictions/s, 1 record per request)",
+				(t) => formatStat(t.throughput?.saturation_rps, 0),
+				`batch 1: ${formatStat(inference.batch1.runs_per_s, 0)}; batch 32: ${formatStat(inference.batch32.rows_per_s, 0)} rows/s`,
+				formatStat(http.saturation_rps, 0),
+			),
+			row("rows/s with 32 records per request (8 concurrent)", (t) =>
+				formatStat(t.throughput?.batch32_rows_per_s, 0),
+			),
+			row("saturation with OIP infer (1 record per request)", (t) =>
+				t.throughput?.oip_infer_rps
+					? formatStat(t.throughput.oip_infer_rps, 0)
+					: "— (in-process)",
+			),
+			row(
+				"max throughput with p99 under the objective",
+				(t) =>
+					`${formatStat(t.throughput?.max_rps_under_slo, 0)} req/s (p99 ≤ ${t.throughput?.slo_p99_ms} ms)`,
+			),
+			row(
+				"saturation vs HTTP ceiling",
+				(t) =>
+					t.ratios
+						? `${t.ratios.saturation_vs_http_ceiling?.toFixed(2)}×`
+						: "n/a",
+				"",
+				"1.00×",
+			),
+			row(
+				"cold start: total ms (phases)",
+				(t) =>
+					`${formatStat(t.coldStart?.total_ms, 0)} (${Object.entries(
+						t.coldStart?.phases ?? {},
+					)
+						.map(([k, v]) => `${k} ${formatStat(v, 0)}`)
+						.join(", ")})`,
+			),
+			row(
+				"peak memory (RSS, all processes)",
+				(t) => `${t.footprint?.peak_rss_mb ?? "n/a"} MB`,
+			),
+			row(
+				"artifact size",
+				(t) =>
+					(t.footprint?.artifacts ?? [])
+						.map((a) => `${a.kind} ${mb(a.bytes)}`)
+						.join("; ") || "n/a",
+			),
+			row("CPU seconds per 1,000 predictions", (t) =>
+				formatStat(t.footprint?.cpu_s_per_1000, 3),
+			),
+			row("works offline", (t) =>
+				t.offline
+					? `${t.offline.works ? "yes" : "no"}: ${t.offline.method}`
+					: "n/a",
+			),
+			row("cost per million predictions", (t) =>
+				t.cost ? `$${t.cost.usd_per_million_predictions.toFixed(4)}` : "n/a",
+			),
+		],
+	};
+}
+
+function scaleStat(stat: Stat, factor: number): Stat {
+	return {
+		median: stat.median * factor,
+		min: stat.min * factor,
+		max: stat.max * factor,
+		rounds: stat.rounds.map((x) => x * factor),
+	};
+}
+
+function table(header: string[], rows: string[][]): string {
+	const esc = (s: string) => s.replaceAll("|", "\\|");
+	return [
+		`| ${header.map(esc).join(" | ")} |`,
+		`|${header.map(() => "---").join("|")}|`,
+		...rows.map((r) => `| ${r.map(esc).join(" | ")} |`),
+	].join("\n");
+}
+
+/** report.md: the comparison table, the claims checked one by one, and how the numbers were taken. Pure. */
+export function renderMarkdown(results: BenchResults): string {
+	const { header, rows } = comparisonRows(results);
+	const claims = checkClaims(results);
+	const flags = Object.entries(results.targets).flatMap(([id, t]) =>
+		(t.flags ?? []).map((f) => `- ${id}: ${f}`),
+	);
+	const m = results.machine;
+	return [
+		"# Deployment patterns compared",
+		"",
+		`Run of ${results.startedAt.slice(0, 16).replace("T", " ")} UTC (${results.mode}, ${results.rounds} round${results.rounds > 1 ? "s" : ""}, targets interleaved in rotating order; medians, with min–max over rounds in brackets).`,
+		`Machine: ${m.cpu}, ${m.cores} cores, ${m.memory_gb} GiB, Linux ${m.kernel}; steal ${m.steal_pct}%${m.high_steal ? " (HIGH: treat the figures with suspicion)" : ""}. Pinning: ${m.pinning}.`,
+		`Driver: ${results.driver.name}; ${results.driver.note}. Node ${results.versions.node}, onnxruntime-node ${results.versions["onnxruntime-node"]}.`,
+		"",
+		table(header, rows),
+		"",
+		"## The claims, checked",
+		"",
+		...claims.map((c) => `- **${c.claim}**: ${c.verdict}. ${c.evidence}.`),
+		"",
+		"## How to read this",
+		"",
+		"- Latency is timed from each request's intended send time (open loop), so queueing shows; saturation is a separate closed-loop run (32 concurrent requests) and is never mixed with latency figures.",
+		"- `static` is measured in-process (the application calling the embedded library) for latency and throughput, and through its single executable for cold start, memory, CPU per prediction and the offline run.",
+		"- `http` is one `mdp-core serve` process (adaptive batching on), the unit the vm, container and serverless patterns replicate; everything is on loopback, so the network cost is the HTTP stack alone.",
+		`- Cost: ${results.prices.note} (prices of ${results.prices.date}).`,
+		...(flags.length ? ["", "## Flags", "", ...flags] : []),
+		"",
+	].join("\n");
+}

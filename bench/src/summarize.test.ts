@@ -1,0 +1,83 @@
+import { describe, expect, it } from "vitest";
+import {
+	capacityUnderSlo,
+	cpuPer1000,
+	summarizeLatency,
+	toStat,
+} from "./summarize.ts";
+import type { LoadResult } from "./types.ts";
+
+const run = (over: Partial<LoadResult>): LoadResult => ({
+	scenario: "x",
+	offered_rps: 100,
+	achieved_rps: 100,
+	requests: 1000,
+	errors: 0,
+	dropped: 0,
+	p50_ms: 1,
+	p90_ms: 2,
+	p99_ms: 5,
+	p999_ms: 9,
+	max_ms: 12,
+	schedule_lag_p99_ms: 0.1,
+	target_cpu_s: 2,
+	driver_cpu_s: 1,
+	steal_pct: 0,
+	...over,
+});
+
+describe("toStat", () => {
+	it("gives median, min, max and keeps the rounds in order", () => {
+		expect(toStat([3, 1, 2])).toEqual({
+			median: 2,
+			min: 1,
+			max: 3,
+			rounds: [3, 1, 2],
+		});
+		expect(toStat([4, 1, 2, 3]).median).toBe(2.5);
+	});
+
+	it("ignores non-finite rounds but keeps them visible", () => {
+		expect(toStat([Number.NaN, 5])).toMatchObject({
+			median: 5,
+			rounds: [Number.NaN, 5],
+		});
+		expect(toStat([]).median).toBeNaN();
+	});
+});
+
+describe("summarizeLatency", () => {
+	it("takes medians per percentile over rounds and sums errors and drops", () => {
+		const s = summarizeLatency([
+			run({ p99_ms: 9, errors: 1 }),
+			run({ p99_ms: 3, dropped: 2 }),
+			run({ p99_ms: 5 }),
+		]);
+		expect(s.p99_ms.median).toBe(5);
+		expect([s.errors, s.dropped, s.rate_rps]).toEqual([1, 2, 100]);
+	});
+});
+
+describe("capacityUnderSlo", () => {
+	it("picks the highest achieved rate within the objective and the error budget", () => {
+		const runs = [
+			run({ achieved_rps: 900, p99_ms: 80 }),
+			run({ achieved_rps: 700, p99_ms: 40, errors: 50 }),
+			run({ achieved_rps: 500, p99_ms: 30 }),
+			run({ achieved_rps: 300, p99_ms: 10 }),
+		];
+		expect(capacityUnderSlo(runs, 50)).toBe(500);
+		expect(capacityUnderSlo(runs, 5)).toBe(0);
+	});
+});
+
+describe("cpuPer1000", () => {
+	it("divides the target's CPU by successful predictions", () => {
+		expect(
+			cpuPer1000(run({ target_cpu_s: 2, requests: 1000, errors: 0 }), 1),
+		).toBe(2);
+		expect(
+			cpuPer1000(run({ target_cpu_s: 2, requests: 1000, errors: 0 }), 32),
+		).toBeCloseTo(0.0625);
+	});
+});

@@ -1,0 +1,60 @@
+import type { LatencySummary, LoadResult, Stat } from "./types.ts";
+
+/** Median with min, max and every round (the report shows the spread, never a single run). */
+export function toStat(rounds: readonly number[]): Stat {
+	const finite = rounds.filter((x) => Number.isFinite(x));
+	if (finite.length === 0)
+		return {
+			median: Number.NaN,
+			min: Number.NaN,
+			max: Number.NaN,
+			rounds: [...rounds],
+		};
+	const sorted = [...finite].sort((a, b) => a - b);
+	const mid = Math.floor(sorted.length / 2);
+	const median =
+		sorted.length % 2
+			? (sorted[mid] as number)
+			: ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+	return {
+		median,
+		min: sorted[0] as number,
+		max: sorted.at(-1) as number,
+		rounds: [...rounds],
+	};
+}
+
+/** Summarises the rounds of one open-loop scenario. */
+export function summarizeLatency(runs: readonly LoadResult[]): LatencySummary {
+	return {
+		rate_rps: runs[0]?.offered_rps ?? Number.NaN,
+		p50_ms: toStat(runs.map((r) => r.p50_ms)),
+		p90_ms: toStat(runs.map((r) => r.p90_ms)),
+		p99_ms: toStat(runs.map((r) => r.p99_ms)),
+		p999_ms: toStat(runs.map((r) => r.p999_ms)),
+		errors: runs.reduce((n, r) => n + r.errors, 0),
+		dropped: runs.reduce((n, r) => n + r.dropped, 0),
+	};
+}
+
+/**
+ * Capacity at the SLO from one round of the search: the highest achieved rate whose p99 stayed under the
+ * objective with at most 1% errors and dropped arrivals; 0 when none did.
+ */
+export function capacityUnderSlo(
+	runs: readonly LoadResult[],
+	sloMs: number,
+): number {
+	const ok = runs.filter(
+		(r) =>
+			r.p99_ms <= sloMs &&
+			(r.errors + r.dropped) / Math.max(1, r.requests + r.dropped) <= 0.01,
+	);
+	return ok.reduce((best, r) => Math.max(best, r.achieved_rps), 0);
+}
+
+/** CPU seconds per 1,000 predictions of a run. */
+export function cpuPer1000(run: LoadResult, rowsPerRequest: number): number {
+	const predictions = (run.requests - run.errors) * rowsPerRequest;
+	return predictions > 0 ? (1000 * run.target_cpu_s) / predictions : Number.NaN;
+}

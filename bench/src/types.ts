@@ -1,0 +1,193 @@
+import type { Artifact } from "@mdp/core";
+
+// ---- Scenarios (data: scenarios.ts) ----
+
+/** What one request carries. */
+export type Payload = "predict-1" | "predict-32" | "infer-1";
+
+/** A load scenario, in k6's vocabulary so the same data drives k6 and the embedded driver. */
+export type Scenario =
+	| {
+			id: string;
+			executor: "constant-arrival-rate";
+			rate: number;
+			durationS: number;
+			payload: Payload;
+			maxVUs: number;
+	  }
+	| {
+			id: string;
+			executor: "ramping-arrival-rate";
+			startRate: number;
+			stages: { target: number; durationS: number }[];
+			payload: Payload;
+			maxVUs: number;
+	  }
+	| {
+			id: string;
+			executor: "constant-vus";
+			vus: number;
+			durationS: number;
+			payload: Payload;
+	  };
+
+// ---- Targets ----
+
+/** How the harness reaches a deployed target. */
+export type Endpoint =
+	| { kind: "http"; url: string }
+	/** In-process: the application calls the predictor itself (static library). */
+	| { kind: "in-process"; predict(records: unknown[]): Promise<unknown> };
+
+/** A target deployed for measurement; `teardown` must leave no process or temp dir behind. */
+export interface DeployedTarget {
+	endpoint: Endpoint;
+	/** PIDs of every process the target runs (servers, balancers, containers), for CPU and memory. */
+	pids(): number[];
+	teardown(): Promise<void>;
+}
+
+/** Cold start of one fresh deployment, split by phase (ms). */
+export interface ColdStart {
+	total_ms: number;
+	phases: Record<string, number>;
+}
+
+/** Context given to targets: where to put artifacts, which bundle, how to report progress. */
+export interface TargetContext {
+	bundle: string;
+	workDir: string;
+	/** Prefix for commands of the system under test (`taskset -c 0`), so every target gets the same core. */
+	serverWrapper: string[];
+	progress(message: string): void;
+}
+
+/**
+ * A deployment pattern as the harness sees it. Adding a pattern is one module implementing this
+ * (see bench/README.md): build its artifact, deploy it, say which processes to watch, measure its cold
+ * start and whether it works offline, and tear it down.
+ */
+export interface BenchTarget {
+	/** Key in results.json (`static`, `http`, `vm`, …). */
+	id: string;
+	/** The pattern it belongs to (a column of the report). */
+	pattern: "static" | "http" | "vm" | "container" | "serverless";
+	title: string;
+	/** Why it cannot be measured here, if it cannot (results say "not measured: …"). */
+	unavailable?: string;
+	build(ctx: TargetContext): Promise<Artifact[]>;
+	deploy(ctx: TargetContext): Promise<DeployedTarget>;
+	coldStart(ctx: TargetContext): Promise<ColdStart>;
+	offline(ctx: TargetContext): Promise<{ works: boolean; method: string }>;
+	/** Extra figures only this target has (the executable's records/s on 10,000 records, …). */
+	extras?(ctx: TargetContext): Promise<Record<string, number | string>>;
+}
+
+// ---- Results (results.json) ----
+
+/** One load run's outcome. */
+export interface LoadResult {
+	scenario: string;
+	/** Offered arrival rate (open loop) or null (closed loop). */
+	offered_rps: number | null;
+	achieved_rps: number;
+	requests: number;
+	errors: number;
+	/** Open loop: arrivals not sent because every VU was busy (k6's dropped_iterations). */
+	dropped: number;
+	p50_ms: number;
+	p90_ms: number;
+	p99_ms: number;
+	p999_ms: number;
+	max_ms: number;
+	/** Driver self-check: how late sends left compared with their schedule (p99, ms). */
+	schedule_lag_p99_ms: number;
+	/** CPU seconds the target's processes used during the run. */
+	target_cpu_s: number;
+	/** CPU seconds the driver (this process) used during the run. */
+	driver_cpu_s: number;
+	/** Steal time during the run, % of CPU time. */
+	steal_pct: number;
+}
+
+/** A median with its spread over rounds. */
+export interface Stat {
+	median: number;
+	min: number;
+	max: number;
+	rounds: number[];
+}
+
+/** What results.json holds for one target. */
+export interface TargetResult {
+	title: string;
+	pattern: BenchTarget["pattern"];
+	/** Set when the target could not be measured, with the reason. */
+	not_measured?: string;
+	parity?: { checked: number; mismatches: number; tolerance: number };
+	latency?: { light: LatencySummary; load70: LatencySummary };
+	throughput?: {
+		saturation_rps: Stat;
+		max_rps_under_slo: Stat;
+		slo_p99_ms: number;
+		/** Rows per second with 32 records per request. */
+		batch32_rows_per_s?: Stat;
+		/** Saturation with the OIP infer payload (HTTP targets). */
+		oip_infer_rps?: Stat;
+	};
+	coldStart?: { total_ms: Stat; phases: Record<string, Stat>; runs: number };
+	footprint?: {
+		peak_rss_mb: number;
+		artifact_bytes: number;
+		artifacts: Artifact[];
+		cpu_s_per_1000: Stat;
+	};
+	offline?: { works: boolean; method: string };
+	cost?: { usd_per_million_predictions: number; basis: string };
+	extras?: Record<string, number | string>;
+	/** Ratios against the ceilings measured in the same run. */
+	ratios?: Record<string, number>;
+	raw?: Record<string, LoadResult[]>;
+	/** Driver saturated its own core in some run: the figure is the driver's limit, not the target's. */
+	flags?: string[];
+}
+
+/** Latency at one offered rate: medians over rounds. */
+export interface LatencySummary {
+	rate_rps: number;
+	p50_ms: Stat;
+	p90_ms: Stat;
+	p99_ms: Stat;
+	p999_ms: Stat;
+	errors: number;
+	dropped: number;
+}
+
+/** results.json. */
+export interface BenchResults {
+	schemaVersion: 1;
+	startedAt: string;
+	finishedAt: string;
+	mode: "quick" | "full";
+	rounds: number;
+	machine: {
+		cpu: string;
+		cores: number;
+		memory_gb: number;
+		kernel: string;
+		steal_pct: number;
+		high_steal: boolean;
+		pinning: string;
+	};
+	driver: { name: string; version: string; note: string };
+	versions: Record<string, string>;
+	ceilings: {
+		inference: {
+			batch1: { runs_per_s: Stat; p50_us: Stat; p99_us: Stat };
+			batch32: { runs_per_s: Stat; rows_per_s: Stat; p50_us: Stat };
+		};
+		http: { saturation_rps: Stat; p50_ms: Stat; p99_ms: Stat };
+	};
+	targets: Record<string, TargetResult>;
+	prices: { date: string; note: string };
+}

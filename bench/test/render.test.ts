@@ -1,0 +1,168 @@
+import { cp, mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import {
+	chartData,
+	checkClaims,
+	comparisonRows,
+	formatStat,
+	renderMarkdown,
+	rerenderReport,
+	toSvg,
+} from "../src/index.ts";
+import { fromK6Summary } from "../src/load/run-k6.ts";
+import type { BenchResults } from "../src/types.ts";
+
+const fixture = join(import.meta.dirname, "fixtures", "results.json");
+const load = async () =>
+	JSON.parse(await readFile(fixture, "utf8")) as BenchResults;
+
+describe("renderMarkdown (from stored results)", () => {
+	it("has one comparison table: targets as columns, ceilings beside them", async () => {
+		const md = renderMarkdown(await load());
+		expect(md).toContain(
+			"| measure | static | http | vm | container | serverless | ceiling: inference (raw session.run) | ceiling: HTTP (bare Hono) |",
+		);
+		expect(md).toMatch(
+			/\| parity on the golden set \| 79\/79 bit-identical \| 79\/79 bit-identical \| not measured: package not built yet/,
+		);
+		expect(md).toContain("| saturation vs HTTP ceiling |");
+		expect(md).toMatch(/Machine: .*2 cores/);
+	});
+
+	it("checks each claim against the numbers, and says which are not measured yet", async () => {
+		const claims = checkClaims(await load());
+		const verdict = (text: string) =>
+			claims.find((c) => c.claim.startsWith(text))?.verdict;
+		expect(verdict("Static deployment is the fastest")).toBe("confirmed");
+		expect(verdict("Static deployment works offline")).toBe("confirmed");
+		expect(verdict("Dynamic deployment adds network latency")).toBe(
+			"confirmed",
+		);
+		expect(verdict("Containers start fast")).toBe("not measured yet");
+	});
+
+	it("contradicts 'static is the fastest' when the numbers say so", async () => {
+		const results = await load();
+		const s = results.targets.static;
+		if (!s?.latency) throw new Error("fixture lacks static latency");
+		s.latency.light.p50_ms.median = 99;
+		expect(
+			checkClaims(results).find((c) =>
+				c.claim.startsWith("Static deployment is the fastest"),
+			)?.verdict,
+		).toBe("contradicted");
+	});
+
+	it("shows medians with their spread", () => {
+		expect(formatStat({ median: 2, min: 1, max: 3, rounds: [1, 2, 3] })).toBe(
+			"2.00 (1.00–3.00)",
+		);
+		expect(formatStat({ median: 2, min: 2, max: 2, rounds: [2] }, 0)).toBe("2");
+		expect(formatStat(undefined)).toBe("n/a");
+	});
+
+	it("has a row for every documented measure", async () => {
+		const names = comparisonRows(await load()).rows.map((r) => r[0]);
+		for (const measure of [
+			"parity",
+			"latency at",
+			"latency at 70%",
+			"saturation throughput",
+			"max throughput",
+			"cold start",
+			"peak memory",
+			"artifact size",
+			"CPU seconds",
+			"works offline",
+			"cost per million",
+		]) {
+			expect(
+				names.some((n) => n?.startsWith(measure)),
+				measure,
+			).toBe(true);
+		}
+	});
+});
+
+describe("charts", () => {
+	it("derive their data from the results", async () => {
+		const data = chartData(await load());
+		expect(
+			data.latency.filter((r) => r.target === "http").map((r) => r.percentile),
+		).toEqual(["p50", "p90", "p99", "p99.9"]);
+		expect(data.throughput.length).toBeGreaterThan(0);
+		expect(data.coldStart.map((r) => r.target)).toContain("static");
+	});
+
+	it("render to SVG without a browser", async () => {
+		const svg = await toSvg({
+			data: { values: [{ a: "x", b: 1 }] },
+			mark: "bar",
+			encoding: { x: { field: "a" }, y: { field: "b", type: "quantitative" } },
+		});
+		expect(svg).toMatch(/^<svg[\s\S]*<\/svg>$/);
+	});
+});
+
+describe("rerenderReport", () => {
+	it("rewrites report.md and report.html from results.json alone", async () => {
+		const dir = await mkdtemp(join(tmpdir(), "mdp-report-"));
+		try {
+			await cp(fixture, join(dir, "results.json"));
+			await rerenderReport(dir);
+			expect(await readFile(join(dir, "report.md"), "utf8")).toBe(
+				renderMarkdown(await load()),
+			);
+			const html = await readFile(join(dir, "report.html"), "utf8");
+			expect(html.match(/<svg/g)?.length).toBeGreaterThanOrEqual(4);
+			expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org)/);
+		} finally {
+			await rm(dir, { recursive: true, force: true });
+		}
+	});
+});
+
+describe("fromK6Summary", () => {
+	it("reads k6's summary export, where http_req_failed passes count failed requests", () => {
+		const summary = {
+			metrics: {
+				http_req_duration: {
+					avg: 1.2,
+					min: 0.3,
+					med: 1.1,
+					max: 30,
+					"p(90)": 2,
+					"p(99)": 9,
+					"p(99.9)": 20,
+				},
+				http_reqs: { count: 1000, rate: 100 },
+				http_req_failed: { passes: 4, fails: 996, value: 0.004 },
+				dropped_iterations: { count: 7, rate: 0.7 },
+			},
+		};
+		const r = fromK6Summary(
+			summary,
+			{
+				id: "light",
+				executor: "constant-arrival-rate",
+				rate: 100,
+				durationS: 10,
+				payload: "predict-1",
+				maxVUs: 64,
+			},
+			10,
+		);
+		expect(r).toMatchObject({
+			requests: 1000,
+			errors: 4,
+			dropped: 7,
+			p50_ms: 1.1,
+			p99_ms: 9,
+			p999_ms: 20,
+			offered_rps: 100,
+		});
+		expect(r.achieved_rps).toBeCloseTo(99.6);
+	});
+});
