@@ -178,7 +178,7 @@ export async function runBenchmark(
 			for (const t of rotated) {
 				const log = (scenario: Scenario, r: LoadResult) => {
 					const list = raw[t.id] as Record<string, LoadResult[]>;
-					(list[scenario.id] ??= []).push(r);
+					list[scenario.id] = [...(list[scenario.id] ?? []), r];
 				};
 				const deployed = await t.deploy(ctx);
 				active.add(deployed);
@@ -211,7 +211,7 @@ export async function runBenchmark(
 					const sat = await run(
 						closedLoop("saturation", SCENARIOS.saturation, scale),
 					);
-					(saturation[t.id] ??= []).push(sat.achieved_rps);
+					saturation[t.id] = [...(saturation[t.id] ?? []), sat.achieved_rps];
 					if (t !== ceilingHttp) {
 						await run(
 							resolveScenario(
