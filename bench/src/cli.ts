@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { referenceBundleDir } from "@mdp/core";
+import { CoreError, referenceBundleDir, runCli } from "@mdp/core";
 import {
 	cleanupBenchmark,
 	renderMarkdown,
@@ -19,7 +19,6 @@ Usage:
 run writes bench/reports/<timestamp>/ (results.json, report.md, report.html) and copies it to
 bench/reports/latest/. The full run takes about 9 minutes on 2 cores; --quick about 2 minutes.`;
 
-class UsageError extends Error {}
 const REPORTS = resolve(import.meta.dirname, "..", "reports");
 
 async function main(argv: string[]): Promise<number> {
@@ -41,24 +40,24 @@ async function main(argv: string[]): Promise<number> {
 		return command === undefined ? 2 : 0;
 	}
 	if (command === "report") {
-		if (!values.from) throw new UsageError("report needs --from DIR");
+		if (!values.from) throw usage("report needs --from DIR");
 		await rerenderReport(values.from);
 		console.error(
 			`mdp-bench: re-rendered ${values.from}/report.md and report.html`,
 		);
 		return 0;
 	}
-	if (command !== "run") throw new UsageError(`unknown command "${command}"`);
+	if (command !== "run") throw usage(`unknown command "${command}"`);
 	const known = ["static", "http", "vm", "container", "serverless"];
 	const patterns = values.patterns?.split(",").map((p) => p.trim());
 	const unknown = patterns?.filter((p) => !known.includes(p)) ?? [];
 	if (unknown.length)
-		throw new UsageError(
+		throw usage(
 			`unknown pattern(s) ${unknown.join(", ")}; known: ${known.join(", ")}`,
 		);
 	const sloMs = Number(values["slo-ms"]);
 	if (!(sloMs > 0))
-		throw new UsageError(
+		throw usage(
 			`--slo-ms must be a positive number, got "${values["slo-ms"]}"`,
 		);
 
@@ -94,18 +93,8 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 	});
 }
 
-main(process.argv.slice(2)).then(
-	(code) => {
-		process.exitCode = code;
-	},
-	(error: unknown) => {
-		const usage =
-			error instanceof UsageError ||
-			(error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
-		console.error(
-			`mdp-bench: ${usage ? (error as Error).message : ((error as Error).stack ?? String(error))}`,
-		);
-		if (usage) console.error("Run mdp-bench --help for usage.");
-		process.exitCode = usage ? 2 : 1;
-	},
-);
+runCli("mdp-bench", () => main(process.argv.slice(2)));
+
+function usage(message: string): CoreError {
+	return new CoreError("INVALID_ARGUMENT", message);
+}

@@ -6,6 +6,7 @@ import {
 	type Artifact,
 	compareToGolden,
 	type GoldenCase,
+	loadBundle,
 	loadOnnxRuntime,
 	type Prediction,
 	readGoldenSet,
@@ -18,6 +19,7 @@ import {
 import { measureRun, ROWS } from "./load/measure-run.ts";
 import { findK6 } from "./load/run-k6.ts";
 import { readPrices, vmCostPerMillion } from "./measure/cost.ts";
+import { which } from "./measure/offline.ts";
 import {
 	describeMachine,
 	peakRssMb,
@@ -37,7 +39,7 @@ import {
 	toStat,
 } from "./summarize.ts";
 import { createHttpTarget, createPendingTarget } from "./targets/http.ts";
-import { createStaticTarget, which } from "./targets/static.ts";
+import { createStaticTarget } from "./targets/static.ts";
 import type {
 	BenchResults,
 	BenchTarget,
@@ -100,6 +102,10 @@ export async function runBenchmark(
 		progress,
 	};
 	const golden = await readGoldenSet(join(options.bundle, "golden.jsonl"));
+	const workload = {
+		golden,
+		manifest: (await loadBundle(options.bundle)).manifest,
+	};
 	const wanted = options.patterns ?? [...ALL];
 	const targets: BenchTarget[] = [];
 	if (wanted.includes("static"))
@@ -192,22 +198,22 @@ export async function runBenchmark(
 									? scenario.durationS
 									: 0,
 						);
-						const result = await measureRun(
+						const result = await measureRun({
 							scenario,
-							deployed.endpoint,
-							golden,
-							deployed.pids(),
+							endpoint: deployed.endpoint,
+							workload,
+							targetPids: deployed.pids(),
 							k6,
-						);
+						});
 						log(scenario, result);
 						return result;
 					};
-					await measureRun(
-						closedLoop("warmup", SCENARIOS.warmup, scale),
-						deployed.endpoint,
-						golden,
-						[],
-					);
+					await measureRun({
+						scenario: closedLoop("warmup", SCENARIOS.warmup, scale),
+						endpoint: deployed.endpoint,
+						workload,
+						targetPids: [],
+					});
 					const sat = await run(
 						closedLoop("saturation", SCENARIOS.saturation, scale),
 					);

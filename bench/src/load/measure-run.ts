@@ -1,4 +1,5 @@
-import type { GoldenCase } from "@mdp/core";
+import type { BundleManifest, GoldenCase } from "@mdp/core";
+import { toInferRequest } from "@mdp/core/http";
 import { cpuSeconds, readCpuCounters, stealPercent } from "../measure/proc.ts";
 import type { Endpoint, LoadResult, Payload, Scenario } from "../types.ts";
 import { runScenario, type Send } from "./embedded-driver.ts";
@@ -13,38 +14,29 @@ export const ROWS: Record<Payload, number> = {
 	"infer-1": 1,
 };
 
-const FEATURES = [
-	"Island",
-	"Beak Length (mm)",
-	"Beak Depth (mm)",
-	"Flipper Length (mm)",
-	"Body Mass (g)",
-	"Sex",
-];
+/** What a load run needs to build its requests: the golden records and the model they are for. */
+export interface Workload {
+	golden: readonly GoldenCase[];
+	manifest: BundleManifest;
+}
 
 /** Request bodies for a payload, rotating over the golden records (16 variants). */
 export function payloadBodies(
 	payload: Payload,
-	golden: readonly GoldenCase[],
-): { path: string; bodies: string[]; records: unknown[][] } {
+	workload: Workload,
+): { path: string; bodies: string[]; records: Record<string, unknown>[][] } {
+	const { golden, manifest } = workload;
 	const records = Array.from({ length: 16 }, (_, i) =>
 		Array.from(
 			{ length: ROWS[payload] },
-			(_, j) => golden[(i * 7 + j) % golden.length]?.record,
+			(_, j) => golden[(i * 7 + j) % golden.length]?.record ?? {},
 		),
 	);
 	if (payload === "infer-1") {
 		const bodies = records.map((rs) =>
-			JSON.stringify({
-				inputs: FEATURES.map((name) => ({
-					name,
-					shape: [rs.length],
-					datatype: name === "Island" || name === "Sex" ? "BYTES" : "FP32",
-					data: rs.map((r) => (r as Record<string, unknown>)[name] ?? null),
-				})),
-			}),
+			JSON.stringify(toInferRequest(rs, manifest.features)),
 		);
-		return { path: "/v2/models/penguins/infer", bodies, records };
+		return { path: `/v2/models/${manifest.name}/infer`, bodies, records };
 	}
 	return {
 		path: "/predict",
@@ -53,21 +45,48 @@ export function payloadBodies(
 	};
 }
 
+/** Options of {@link measureRun}. */
+export interface MeasureRunOptions {
+	scenario: Scenario;
+	endpoint: Endpoint;
+	workload: Workload;
+	/** Processes of the target, whose CPU the run reads. */
+	targetPids: readonly number[];
+	/** The k6 binary, to drive HTTP targets with k6 instead of the embedded driver. */
+	k6?: string;
+}
+
 /**
  * Runs one scenario against an endpoint, with k6 when `k6` names its binary (HTTP targets), else with the
  * embedded driver, and reads the CPU of the target's processes and of the driver, and the machine's steal
  * time, over the run.
  */
 export async function measureRun(
-	scenario: Scenario,
-	endpoint: Endpoint,
-	golden: readonly GoldenCase[],
-	targetPids: readonly number[],
-	k6?: string,
+	options: MeasureRunOptions,
 ): Promise<LoadResult> {
-	const { path, bodies, records } = payloadBodies(scenario.payload, golden);
+	const { scenario, endpoint, targetPids, k6 } = options;
+	const { path, bodies, records } = payloadBodies(
+		scenario.payload,
+		options.workload,
+	);
 	const concurrency =
 		scenario.executor === "constant-vus" ? scenario.vus : scenario.maxVUs;
+	const counters = readCpuCounters();
+	const targetCpu = cpuSeconds(targetPids);
+	const driverCpu = process.cpuUsage();
+	if (k6 && endpoint.kind === "http") {
+		const result = await runK6(
+			k6,
+			scenario,
+			new URL(path, endpoint.url).href,
+			bodies,
+		);
+		return {
+			...result,
+			target_cpu_s: cpuSeconds(targetPids) - targetCpu,
+			steal_pct: stealPercent(counters, readCpuCounters()),
+		};
+	}
 	let send: Send;
 	let close = () => {};
 	if (endpoint.kind === "http") {
@@ -84,22 +103,6 @@ export async function measureRun(
 			endpoint
 				.predict(records[turn++ % records.length] as unknown[])
 				.then(() => true);
-	}
-	const counters = readCpuCounters();
-	const targetCpu = cpuSeconds(targetPids);
-	const driverCpu = process.cpuUsage();
-	if (k6 && endpoint.kind === "http") {
-		const result = await runK6(
-			k6,
-			scenario,
-			new URL(path, endpoint.url).href,
-			bodies,
-		);
-		return {
-			...result,
-			target_cpu_s: cpuSeconds(targetPids) - targetCpu,
-			steal_pct: stealPercent(counters, readCpuCounters()),
-		};
 	}
 	try {
 		const run = await runScenario(scenario, send);

@@ -2,8 +2,9 @@ import { spawnSync } from "node:child_process";
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { type ServeProcess, startServeProcess } from "@mdp/core/http";
+import { networkCutter, OFFLINE_NOT_MEASURED } from "../measure/offline.ts";
 import type { BenchTarget, ColdStart, TargetContext } from "../types.ts";
-import { medianColdStart, which } from "./static.ts";
+import { medianColdStart } from "./static.ts";
 
 const FIRST = {
 	records: [
@@ -88,12 +89,8 @@ export function createHttpTarget(options: {
 			return medianColdStart(runs);
 		},
 		async offline(ctx) {
-			const unshare = which("unshare");
-			if (!unshare || spawnSync(unshare, ["-n", "true"]).status !== 0)
-				return {
-					works: false,
-					method: "not measured: unshare -n is not available",
-				};
+			const unshare = networkCutter();
+			if (!unshare) return OFFLINE_NOT_MEASURED;
 			const server = await serve(ctx, []);
 			try {
 				// A client with the network gone (its own empty network namespace) cannot reach the service.

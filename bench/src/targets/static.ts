@@ -12,16 +12,8 @@ import {
 	buildModule,
 	createPredictorFromEmbedded,
 } from "@mdp/static";
+import { networkCutter, OFFLINE_NOT_MEASURED } from "../measure/offline.ts";
 import type { BenchTarget, ColdStart, TargetContext } from "../types.ts";
-
-/** Absolute path of a tool, if installed. */
-export function which(tool: string): string | undefined {
-	return (
-		spawnSync("sh", ["-c", `command -v ${tool}`], {
-			encoding: "utf8",
-		}).stdout.trim() || undefined
-	);
-}
 
 interface BinaryRun {
 	stdout: string;
@@ -143,12 +135,8 @@ export function createStaticTarget(options: {
 			return medianColdStart(runs);
 		},
 		async offline(ctx) {
-			const unshare = which("unshare");
-			if (!unshare || spawnSync(unshare, ["-n", "true"]).status !== 0)
-				return {
-					works: false,
-					method: "not measured: unshare -n is not available",
-				};
+			const unshare = networkCutter();
+			if (!unshare) return OFFLINE_NOT_MEASURED;
 			const run = runBinary(ctx, goldenInput(), [unshare, "-n"]);
 			const mismatches = goldenMismatches(run.stdout);
 			return {

@@ -1,13 +1,14 @@
 import { createReadStream } from "node:fs";
 import { parseArgs } from "node:util";
 import {
+	CoreError,
 	compareToGolden,
-	isCoreError,
 	loadPredictor,
 	type Predictor,
 	predictJsonLines,
 	readGoldenSet,
 	referenceBundleDir,
+	runCli,
 } from "./index.ts";
 
 const USAGE = `mdp-core: the shared ML system of model-deployment-patterns
@@ -29,9 +30,6 @@ An input line is a record ({"Island": "Biscoe", ...}) or an envelope {"id": "...
 Each output line is {"label", "probabilities"} (with the id, if any) or {"line", "error", "issues"}.
 Exit codes: 0 all good, 1 some lines were rejected or a run failed, 2 bad usage.
 --bundle defaults to the reference model (${referenceBundleDir}).`;
-
-/** Exit code for usage errors, distinct from rejected input (1). */
-class UsageError extends Error {}
 
 async function main(argv: string[]): Promise<number> {
 	const [command, ...rest] = argv;
@@ -72,7 +70,7 @@ async function main(argv: string[]): Promise<number> {
 	const seed =
 		values.seed === undefined ? undefined : Number.parseInt(values.seed, 10);
 	if (seed !== undefined && !Number.isSafeInteger(seed))
-		throw new UsageError(`--seed must be an integer, got "${values.seed}"`);
+		throw usage(`--seed must be an integer, got "${values.seed}"`);
 	switch (command) {
 		case "predict":
 			return predict(await loadPredictor(bundle), values.input);
@@ -117,7 +115,7 @@ async function main(argv: string[]): Promise<number> {
 		}
 		case "synth": {
 			if (!values.out || !values.size)
-				throw new UsageError("synth needs --out DIR and --size SIZE");
+				throw usage("synth needs --out DIR and --size SIZE");
 			const { parseSize, synthesizeBundle } = await import(
 				"./training/index.ts"
 			);
@@ -133,7 +131,7 @@ async function main(argv: string[]): Promise<number> {
 			return 0;
 		}
 		default:
-			throw new UsageError(`unknown command "${command}"`);
+			throw usage(`unknown command "${command}"`);
 	}
 }
 
@@ -174,9 +172,7 @@ async function verify(bundle: string, goldenPath: string): Promise<number> {
 function integer(text: string, flag: string): number {
 	const value = Number(text);
 	if (!Number.isSafeInteger(value) || value < 0) {
-		throw new UsageError(
-			`${flag} must be a non-negative integer, got "${text}"`,
-		);
+		throw usage(`${flag} must be a non-negative integer, got "${text}"`);
 	}
 	return value;
 }
@@ -192,27 +188,8 @@ function pct(x: number): string {
 	return `${(x * 100).toFixed(2)}%`;
 }
 
-// A closed pipe (`mdp-core predict … | head`) is the reader's choice, not an error.
-process.stdout.on("error", (error: NodeJS.ErrnoException) => {
-	if (error.code !== "EPIPE") throw error;
-	process.exit(process.exitCode ?? 0);
-});
+runCli("mdp-core", () => main(process.argv.slice(2)));
 
-main(process.argv.slice(2)).then(
-	(code) => {
-		process.exitCode = code;
-	},
-	(error: unknown) => {
-		const usage =
-			error instanceof UsageError ||
-			(error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
-		console.error(
-			`mdp-core: ${isCoreError(error) || usage ? (error as Error).message : String((error as Error).stack ?? error)}`,
-		);
-		if (usage) console.error("Run mdp-core --help for usage.");
-		process.exitCode =
-			usage || (isCoreError(error) && error.code === "INVALID_ARGUMENT")
-				? 2
-				: 1;
-	},
-);
+function usage(message: string): CoreError {
+	return new CoreError("INVALID_ARGUMENT", message);
+}

@@ -52,8 +52,12 @@ export type {
 	Predictor,
 	PredictTimings,
 } from "./predictor.ts";
-export { loadPredictor } from "./load-predictor.ts";
-export type { LoadPredictorOptions } from "./load-predictor.ts";
+export {
+	createBundlePredictor,
+	loadBundleModel,
+	loadPredictor,
+} from "./load-predictor.ts";
+export type { BundleContents, LoadPredictorOptions } from "./load-predictor.ts";
 export { predictJsonLines } from "./predict-json-lines.ts";
 export type {
 	PredictJsonLinesOptions,
@@ -70,6 +74,9 @@ export type {
 	ModelHostListener,
 	ModelHostOptions,
 } from "./model-host.ts";
+
+// ---- Command-line edge ----
+export { runCli } from "./run-cli.ts";
 
 // ---- What deployment packages produce ----
 export type { Artifact } from "./artifact.ts";

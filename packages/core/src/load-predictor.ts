@@ -1,5 +1,9 @@
-import { loadBundle } from "./load-bundle.ts";
-import { type LoadOnnxModelOptions, loadOnnxModel } from "./load-onnx-model.ts";
+import { loadBundle, type ModelBundle } from "./load-bundle.ts";
+import {
+	type LoadOnnxModelOptions,
+	loadOnnxModel,
+	type Model,
+} from "./load-onnx-model.ts";
 import { createPredictor, type Predictor } from "./predictor.ts";
 
 /** Options of {@link loadPredictor}. */
@@ -19,12 +23,33 @@ export async function loadPredictor(
 	dir: string,
 	options: LoadPredictorOptions = {},
 ): Promise<Predictor> {
-	const { manifest, modelBytes } = await loadBundle(dir);
-	const model = await loadOnnxModel(modelBytes, {
+	return createBundlePredictor(await loadBundle(dir), options);
+}
+
+/** A bundle already in memory: its manifest and the model bytes it vouches for. */
+export type BundleContents = Pick<ModelBundle, "manifest" | "modelBytes">;
+
+/** Creates the ONNX session of a bundle's model with the input, output and width its manifest declares. */
+export function loadBundleModel(
+	bundle: BundleContents,
+	options: LoadPredictorOptions = {},
+): Promise<Model> {
+	const { manifest, modelBytes } = bundle;
+	return loadOnnxModel(modelBytes, {
 		...options,
 		inputName: manifest.model.input.name,
 		outputName: manifest.model.output.name,
 		columns: manifest.model.input.columns,
 	});
-	return createPredictor({ manifest, model });
+}
+
+/** Creates the predictor of a bundle in memory (its session warmed up). */
+export async function createBundlePredictor(
+	bundle: BundleContents,
+	options: LoadPredictorOptions = {},
+): Promise<Predictor> {
+	return createPredictor({
+		manifest: bundle.manifest,
+		model: await loadBundleModel(bundle, options),
+	});
 }

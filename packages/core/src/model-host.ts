@@ -9,7 +9,7 @@ import {
 	type ModelBundle,
 	readManifestName,
 } from "./load-bundle.ts";
-import { loadOnnxModel } from "./load-onnx-model.ts";
+import { loadBundleModel } from "./load-predictor.ts";
 import { createPredictor, type Predictor } from "./predictor.ts";
 
 /** A model being served: one version of one bundle with its live predictor. */
@@ -114,11 +114,8 @@ export class ModelHost {
 		started: number,
 		options: LoadModelOptions,
 	): Promise<HostedModel> {
-		const { manifest, modelBytes } = bundle;
-		const model = await loadOnnxModel(modelBytes, {
-			inputName: manifest.model.input.name,
-			outputName: manifest.model.output.name,
-			columns: manifest.model.input.columns,
+		const { manifest } = bundle;
+		const model = await loadBundleModel(bundle, {
 			intraOpNumThreads: this.#options.intraOpNumThreads,
 		});
 		const { batching } = this.#options;

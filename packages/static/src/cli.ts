@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { isCoreError, referenceBundleDir } from "@mdp/core";
+import { CoreError, referenceBundleDir, runCli } from "@mdp/core";
 import { buildExecutable, buildModule, buildWebPage } from "./index.ts";
 
 const USAGE = `mdp-static: the model inside the application
@@ -10,8 +10,6 @@ Usage:
   mdp-static web    --bundle DIR --out DIR    a static page that predicts in the browser (onnxruntime-web)
 
 --bundle defaults to the reference penguins bundle. Exit codes: 0 built, 1 failed, 2 bad usage.`;
-
-class UsageError extends Error {}
 
 async function main(argv: string[]): Promise<number> {
 	const [command, ...rest] = argv;
@@ -34,7 +32,7 @@ async function main(argv: string[]): Promise<number> {
 		console.log(USAGE);
 		return command === undefined ? 2 : 0;
 	}
-	if (!values.out) throw new UsageError(`${command} needs --out`);
+	if (!values.out) throw usage(`${command} needs --out`);
 	const onProgress = (step: string) =>
 		console.error(`mdp-static ${command}: ${step}`);
 	const started = performance.now();
@@ -59,7 +57,7 @@ async function main(argv: string[]): Promise<number> {
 			});
 			break;
 		default:
-			throw new UsageError(`unknown command "${command}"`);
+			throw usage(`unknown command "${command}"`);
 	}
 	const parts = Object.entries(artifact.parts ?? {})
 		.map(([name, bytes]) => `${name} ${mb(bytes)}`)
@@ -77,18 +75,8 @@ function mb(bytes: number): string {
 		: `${(bytes / 1e3).toFixed(1)} KB`;
 }
 
-main(process.argv.slice(2)).then(
-	(code) => {
-		process.exitCode = code;
-	},
-	(error: unknown) => {
-		const usage =
-			error instanceof UsageError ||
-			(error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
-		console.error(
-			`mdp-static: ${isCoreError(error) || usage ? (error as Error).message : String((error as Error).stack ?? error)}`,
-		);
-		if (usage) console.error("Run mdp-static --help for usage.");
-		process.exitCode = usage ? 2 : 1;
-	},
-);
+runCli("mdp-static", () => main(process.argv.slice(2)));
+
+function usage(message: string): CoreError {
+	return new CoreError("INVALID_ARGUMENT", message);
+}

@@ -1,8 +1,7 @@
 import {
 	CoreError,
-	createPredictor,
+	createBundlePredictor,
 	type LoadPredictorOptions,
-	loadOnnxModel,
 	type Predictor,
 	parseBundleManifest,
 	sha256Hex,
@@ -28,11 +27,5 @@ export async function createPredictorFromEmbedded(
 			`embedded model.onnx has sha256 ${actual}, the manifest says ${manifest.model.sha256}`,
 		);
 	}
-	const model = await loadOnnxModel(bytes, {
-		...options,
-		inputName: manifest.model.input.name,
-		outputName: manifest.model.output.name,
-		columns: manifest.model.input.columns,
-	});
-	return createPredictor({ manifest, model });
+	return createBundlePredictor({ manifest, modelBytes: bytes }, options);
 }

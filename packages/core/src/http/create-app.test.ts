@@ -12,9 +12,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { compareToGolden, type GoldenCase, readGoldenSet } from "../golden.ts";
+import { parseManifestText } from "../load-bundle.ts";
 import { ModelHost } from "../model-host.ts";
 import { referenceBundleDir } from "../reference-bundle.ts";
 import { type CreateAppOptions, createApp } from "./create-app.ts";
+import { toInferRequest } from "./oip.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field.
 type Json = any;
@@ -52,23 +54,13 @@ const post = (body: unknown, headers: Record<string, string> = {}) => ({
 
 /** The golden records as one OIP request: one BYTES or FP32 input per feature, shape [N]. */
 function toInfer(cases: GoldenCase[], id?: string) {
-	const names = [
-		"Island",
-		"Beak Length (mm)",
-		"Beak Depth (mm)",
-		"Flipper Length (mm)",
-		"Body Mass (g)",
-		"Sex",
-	];
-	return {
-		...(id ? { id } : {}),
-		inputs: names.map((name) => ({
-			name,
-			shape: [cases.length],
-			datatype: name === "Island" || name === "Sex" ? "BYTES" : "FP32",
-			data: cases.map((g) => g.record[name] ?? null),
-		})),
-	};
+	return toInferRequest(
+		cases.map((g) => g.record),
+		parseManifestText(
+			readFileSync(join(referenceBundleDir, "mdp.json"), "utf8"),
+		).features,
+		id,
+	);
 }
 
 describe("health and metadata", () => {

@@ -21,6 +21,7 @@ export { createAppMetrics } from "./metrics.ts";
 export type { AppMetrics } from "./metrics.ts";
 export {
 	PLATFORM,
+	toInferRequest,
 	toInferResponse,
 	toModelMetadata,
 	toRecords,

@@ -107,6 +107,26 @@ export function toRecords(
 	return records;
 }
 
+/**
+ * Records as an OIP request for a model's features, the inverse of {@link toRecords}: one input per
+ * feature (FP32 for numbers, BYTES for strings, shape [N]), `null` where a record has no value.
+ */
+export function toInferRequest(
+	records: readonly Record<string, unknown>[],
+	features: readonly FeatureSpec[],
+	id?: string,
+): InferRequest {
+	return {
+		...(id === undefined ? {} : { id }),
+		inputs: features.map((f) => ({
+			name: f.name,
+			shape: [records.length],
+			datatype: datatypeOf(f),
+			data: records.map((r) => (r[f.name] ?? null) as string | number | null),
+		})),
+	};
+}
+
 /** Builds the OIP response, honouring the request's `outputs` selection and echoing its `id`. */
 export function toInferResponse(
 	model: HostedModel,

@@ -2,6 +2,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compareToGolden, type GoldenCase } from "../golden.ts";
+import { toInferRequest } from "../http/oip.ts";
+import { parseManifestText } from "../load-bundle.ts";
 import type { Prediction } from "../predictor.ts";
 import { referenceBundleDir } from "../reference-bundle.ts";
 
@@ -27,28 +29,9 @@ const golden: GoldenCase[] = readFileSync(
 	.trim()
 	.split("\n")
 	.map((line) => JSON.parse(line));
-const FEATURES = [
-	"Island",
-	"Beak Length (mm)",
-	"Beak Depth (mm)",
-	"Flipper Length (mm)",
-	"Body Mass (g)",
-	"Sex",
-];
-const STRINGS = new Set(["Island", "Sex"]);
-
-/** The golden records as one OIP request: one input tensor per feature, shape [N]. */
-export function toInferRequest(cases: readonly GoldenCase[], id?: string) {
-	return {
-		...(id ? { id } : {}),
-		inputs: FEATURES.map((name) => ({
-			name,
-			shape: [cases.length],
-			datatype: STRINGS.has(name) ? "BYTES" : "FP32",
-			data: cases.map((g) => g.record[name] ?? null),
-		})),
-	};
-}
+const { features } = parseManifestText(
+	readFileSync(join(referenceBundleDir, "mdp.json"), "utf8"),
+);
 
 interface InferOutput {
 	name: string;
@@ -129,7 +112,7 @@ export function describeDeploymentContract(
 				outputs: unknown[];
 			};
 			expect(meta.platform).toBe("onnx_onnxv1");
-			expect(meta.inputs).toHaveLength(FEATURES.length);
+			expect(meta.inputs).toHaveLength(features.length);
 			expect(meta.outputs).toContainEqual({
 				name: "probabilities",
 				datatype: "FP32",
@@ -149,7 +132,11 @@ export function describeDeploymentContract(
 		it("reproduces the golden set exactly over OIP infer, echoing the id", async () => {
 			const res = await post(
 				"/v2/models/penguins/infer",
-				toInferRequest(golden, "contract-1"),
+				toInferRequest(
+					golden.map((g) => g.record),
+					features,
+					"contract-1",
+				),
 			);
 			expect(res.status).toBe(200);
 			const body = (await res.json()) as {

@@ -12,5 +12,4 @@ export type { ContractDeployment } from "./deployment-contract.ts";
 export {
 	describeDeploymentContract,
 	fromInferResponse,
-	toInferRequest,
 } from "./deployment-contract.ts";

@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { CoreError } from "../errors.ts";
 import { readGoldenSet } from "../golden.ts";
 import { loadBundle } from "../load-bundle.ts";
-import { loadOnnxModel } from "../load-onnx-model.ts";
+import { loadBundleModel } from "../load-predictor.ts";
 import { createPredictor } from "../predictor.ts";
 import { writeBundle } from "../write-bundle.ts";
 import { toOnnxBytes } from "./export-onnx.ts";
@@ -64,11 +64,7 @@ export async function synthesizeBundle(
 	const golden = await readGoldenSet(join(options.from, "golden.jsonl")).catch(
 		() => [],
 	);
-	const model = await loadOnnxModel(modelBytes, {
-		inputName: manifest.model.input.name,
-		outputName: manifest.model.output.name,
-		columns,
-	});
+	const model = await loadBundleModel({ manifest, modelBytes });
 	try {
 		const predictions = await createPredictor({
 			manifest: draft,

@@ -1,15 +1,15 @@
 // The entry of the single executable (Node SEA). esbuild bundles it with @mdp/core and onnxruntime-node's
 // JavaScript into one CommonJS file; the model and the native runtime are SEA assets.
 import { createReadStream } from "node:fs";
+import { basename } from "node:path";
 import { getAsset } from "node:sea";
 import { parseArgs } from "node:util";
 import {
 	CoreError,
-	createPredictor,
-	isCoreError,
-	loadOnnxModel,
+	createBundlePredictor,
 	parseManifestText,
 	predictJsonLines,
+	runCli,
 	sha256Hex,
 } from "@mdp/core";
 import { loadNativeBinding } from "./native-runtime.ts";
@@ -73,13 +73,8 @@ async function main(): Promise<number> {
 	(globalThis as { __ORT_NATIVE_BINDING__?: unknown }).__ORT_NATIVE_BINDING__ =
 		loadNativeBinding(getAsset);
 	phases.runtime = performance.now();
-	const model = await loadOnnxModel(modelBytes, {
-		inputName: manifest.model.input.name,
-		outputName: manifest.model.output.name,
-		columns: manifest.model.input.columns,
-	});
+	const predictor = await createBundlePredictor({ manifest, modelBytes });
 	phases.session = performance.now();
-	const predictor = createPredictor({ manifest, model });
 	const input = values.input ? createReadStream(values.input) : process.stdin;
 	const { rejected } = await predictJsonLines(predictor, {
 		input,
@@ -108,21 +103,4 @@ async function main(): Promise<number> {
 	return rejected > 0 ? 1 : 0;
 }
 
-process.stdout.on("error", (error: NodeJS.ErrnoException) => {
-	if (error.code === "EPIPE") process.exit(process.exitCode ?? 0);
-});
-main().then(
-	(code) => {
-		process.exitCode = code;
-	},
-	(error: unknown) => {
-		const usage = (error as { code?: string }).code?.startsWith(
-			"ERR_PARSE_ARGS",
-		);
-		console.error(
-			isCoreError(error) || usage ? (error as Error).message : error,
-		);
-		if (usage) console.error("Run with --help for usage.");
-		process.exitCode = usage ? 2 : 1;
-	},
-);
+runCli(basename(process.execPath), main);
