@@ -171,7 +171,7 @@ export function renderMarkdown(results: BenchResults): string {
 		"",
 		"- Latency is timed from each request's intended send time (open loop), so queueing shows; saturation is a separate closed-loop run (32 concurrent requests) and is never mixed with latency figures.",
 		"- `static` is measured in-process (the application calling the embedded library) for latency and throughput, and through its single executable for cold start, memory, CPU per prediction and the offline run.",
-		"- `http` is one `mdp-core serve` process (adaptive batching on), the unit the vm, container and serverless patterns replicate; everything is on loopback, so the network cost is the HTTP stack alone.",
+		"- `http` is one `mdp-core serve` process run from the bundled server (`buildServer`, adaptive batching on), the unit the vm, container and serverless patterns replicate; everything is on loopback, so the network cost is the HTTP stack alone.",
 		`- Cost: ${results.prices.note} (prices of ${results.prices.date}).`,
 		...(flags.length ? ["", "## Flags", "", ...flags] : []),
 		"",

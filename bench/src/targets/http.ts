@@ -1,6 +1,10 @@
 import { spawnSync } from "node:child_process";
-import { readdir, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, readdir, stat, symlink } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Artifact } from "@mdp/core";
+import { buildServer } from "@mdp/core/build";
 import { type ServeProcess, startServeProcess } from "@mdp/core/http";
 import { networkCutter, OFFLINE_NOT_MEASURED } from "../measure/offline.ts";
 import type { BenchTarget, ColdStart, TargetContext } from "../types.ts";
@@ -19,12 +23,44 @@ const FIRST = {
 	],
 };
 
-/** Starts `mdp-core serve` on the server core; `extraArgs` such as `--bare` for the HTTP ceiling. */
-export function serve(
+const servers = new Map<string, Promise<Artifact>>();
+
+/**
+ * The deployable server: `mdp-core` bundled into one module (`buildServer`), with onnxruntime-node linked
+ * beside it as `npm install` would put it. Built once per run, shared by the http target and the HTTP
+ * ceiling so both start the same code.
+ */
+export function serverBundle(ctx: TargetContext): Promise<Artifact> {
+	let built = servers.get(ctx.workDir);
+	if (!built) {
+		built = (async () => {
+			ctx.progress("building the server bundle (esbuild)");
+			const artifact = await buildServer({ out: join(ctx.workDir, "server") });
+			// onnxruntime-node as @mdp/core resolves it (its package root: dist/index.js sits one level down).
+			const core = createRequire(
+				fileURLToPath(import.meta.resolve("@mdp/core/package.json")),
+			);
+			const runtime = dirname(dirname(core.resolve("onnxruntime-node")));
+			await mkdir(join(artifact.path, "node_modules"), { recursive: true });
+			await symlink(
+				runtime,
+				join(artifact.path, "node_modules", "onnxruntime-node"),
+			);
+			return artifact;
+		})();
+		servers.set(ctx.workDir, built);
+	}
+	return built;
+}
+
+/** Starts the bundled `mdp-core serve` on the server core; `extraArgs` such as `--bare` for the HTTP ceiling. */
+export async function serve(
 	ctx: TargetContext,
 	extraArgs: string[],
 ): Promise<ServeProcess> {
+	const server = await serverBundle(ctx);
 	return startServeProcess({
+		cli: join(server.path, "mdp-core.mjs"),
 		wrapper: ctx.serverWrapper,
 		args: ["--bundle", ctx.bundle, ...extraArgs],
 	});
@@ -37,8 +73,10 @@ async function folderBytes(dir: string): Promise<number> {
 }
 
 /**
- * One `mdp-core serve` process: the HTTP app with a full replica of the ML system, the unit the vm,
- * container and serverless patterns replicate. Adaptive batching on (the server's default).
+ * One `mdp-core serve` process, from the bundled server (`buildServer`): the HTTP app with a full replica of
+ * the ML system, the unit the vm, container and serverless patterns replicate. Adaptive batching on (the
+ * server's default). Its artifacts are the server bundle (plus onnxruntime-node, ~45 MB on linux-x64,
+ * installed beside it) and the model bundle.
  */
 export function createHttpTarget(options: {
 	coldStartRuns: number;
@@ -49,6 +87,7 @@ export function createHttpTarget(options: {
 		title: "http: one mdp-core serve process",
 		async build(ctx) {
 			return [
+				await serverBundle(ctx),
 				{
 					kind: "model-bundle",
 					path: ctx.bundle,

@@ -14,6 +14,8 @@ export interface ServeProcessOptions {
 	wrapper?: string[];
 	/** How long to wait for the listening line. Default 30 s. */
 	timeoutMs?: number;
+	/** The `mdp-core` entry to run: a bundled server (`buildServer`) instead of the TypeScript sources. */
+	cli?: string;
 }
 
 /** A running `mdp-core serve` process. */
@@ -40,7 +42,12 @@ export function startServeProcess(
 		...(args.includes("--port") ? [] : ["--port", "0"]),
 		...args,
 	];
-	const command = [...(options.wrapper ?? []), process.execPath, CLI, ...full];
+	const command = [
+		...(options.wrapper ?? []),
+		process.execPath,
+		options.cli ?? CLI,
+		...full,
+	];
 	const env = {
 		PATH: process.env.PATH ?? "/usr/bin:/bin",
 		HOME: process.env.HOME ?? "/tmp",
