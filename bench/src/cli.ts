@@ -17,7 +17,7 @@ Usage:
   mdp-bench report --from DIR          re-render report.md and report.html from DIR/results.json
 
 run writes bench/reports/<timestamp>/ (results.json, report.md, report.html) and copies it to
-bench/reports/latest/. The full run takes about 9 minutes on 2 cores; --quick about 2 minutes.`;
+bench/reports/latest/. The full run takes about 8 minutes on 2 cores; --quick about 1 minute.`;
 
 const REPORTS = resolve(import.meta.dirname, "..", "reports");
 
