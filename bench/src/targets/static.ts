@@ -1,5 +1,4 @@
 import { spawnSync } from "node:child_process";
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
 	compareToGolden,
@@ -203,12 +202,4 @@ export function medianColdStart(
 		),
 		runs: [...runs],
 	};
-}
-
-/** Reads a JSON lines file into parsed lines. */
-export async function readJsonLines(path: string): Promise<unknown[]> {
-	return (await readFile(path, "utf8"))
-		.trim()
-		.split("\n")
-		.map((l) => JSON.parse(l));
 }

@@ -334,10 +334,6 @@ export function createApp(options: CreateAppOptions): ServingApp {
 			const model = await host.load(dir, {
 				keepOtherVersions: body.parameters?.keep_other_versions ?? false,
 			});
-			metrics.modelLoadSeconds.set(
-				{ model: model.name, version: model.version },
-				model.loadMs / 1000,
-			);
 			return c.json({
 				name: model.name,
 				version: model.version,
@@ -354,7 +350,9 @@ export function createApp(options: CreateAppOptions): ServingApp {
 
 	// ---- Operations ----
 	app.get("/metrics", async (c) => {
+		// Model gauges are derived from what is served at scrape time, so unloaded models disappear.
 		metrics.modelInfo.reset();
+		metrics.modelLoadSeconds.reset();
 		for (const m of host.list()) {
 			metrics.modelInfo.set(
 				{ model: m.name, version: m.version, sha256: m.manifest.model.sha256 },
