@@ -1,25 +1,10 @@
 import {
-	type AppLimits,
 	createApp,
 	createBareApp,
 	startServer,
 } from "./http/index.ts";
 import { ModelHost } from "./model-host.ts";
-
-/** Options of the `mdp-core serve` command. */
-export interface ServeCommandOptions {
-	bundles: string[];
-	port: number;
-	hostname: string;
-	/** Adaptive batching up to this many rows; 0 turns batching off. */
-	batchMaxRows: number;
-	batchDelayMs: number;
-	limits: AppLimits;
-	modelRoot?: string;
-	adminToken?: string;
-	/** Serve the HTTP ceiling instead (constant answers, no model): see `createBareApp`. */
-	bare?: boolean;
-}
+import type { ServeCommandOptions } from "./serve-args.ts";
 
 /**
  * `mdp-core serve`: one process serving the HTTP app, the unit the vm pattern replicates. Prints one JSON

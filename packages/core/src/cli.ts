@@ -1,5 +1,6 @@
 import { createReadStream } from "node:fs";
 import { parseArgs } from "node:util";
+import { parseServeArgs, SERVE_USAGE } from "./serve-args.ts";
 import {
 	CoreError,
 	compareToGolden,
@@ -17,12 +18,7 @@ Usage:
   mdp-core predict --bundle DIR [--input FILE]    JSON lines in (stdin or FILE), one prediction line out per line
   mdp-core verify  --bundle DIR [--golden FILE]   check the bundle reproduces its golden.jsonl exactly
   mdp-core train   [--out DIR] [--seed N]         train the reference penguins model and write its bundle
-  mdp-core serve   --bundle DIR [--bundle DIR …] [--port N] [--host ADDR] [--batch-max-rows N (32; 0 = off)]
-                   [--batch-delay-ms MS] [--max-in-flight N] [--max-body-bytes N] [--max-records N]
-                   [--timeout-ms MS] [--model-root DIR] [--bare]
-                                                  serve the HTTP app (OIP v2, /predict, /metrics); the admin
-                                                  token for the model repository comes from MDP_ADMIN_TOKEN;
-                                                  --bare serves the HTTP ceiling (constant answers)
+  mdp-core serve   ${SERVE_USAGE}
   mdp-core synth   --out DIR --size SIZE [--from DIR] [--seed N]
                                                   write a synthetic bundle of about SIZE (e.g. 500KB, 50MB)
 
@@ -33,20 +29,14 @@ Exit codes: 0 all good, 1 some lines were rejected or a run failed, 2 bad usage.
 
 async function main(argv: string[]): Promise<number> {
 	const [command, ...rest] = argv;
+	if (command === "serve" && !rest.includes("--help") && !rest.includes("-h")) {
+		const { serve } = await import("./cli-serve.ts");
+		return serve(parseServeArgs(rest, referenceBundleDir));
+	}
 	const { values } = parseArgs({
 		args: rest,
 		options: {
 			bundle: { type: "string", multiple: true },
-			port: { type: "string", default: "8080" },
-			host: { type: "string", default: "127.0.0.1" },
-			"batch-max-rows": { type: "string", default: "32" },
-			"batch-delay-ms": { type: "string", default: "0" },
-			"max-in-flight": { type: "string" },
-			"max-body-bytes": { type: "string" },
-			"max-records": { type: "string" },
-			"timeout-ms": { type: "string" },
-			"model-root": { type: "string" },
-			bare: { type: "boolean" },
 			input: { type: "string" },
 			golden: { type: "string" },
 			out: { type: "string" },
@@ -74,34 +64,6 @@ async function main(argv: string[]): Promise<number> {
 	switch (command) {
 		case "predict":
 			return predict(await loadPredictor(bundle), values.input);
-		case "serve": {
-			const { serve } = await import("./cli-serve.ts");
-			return serve({
-				bundles: values.bundle ?? [referenceBundleDir],
-				port: integer(values.port, "--port"),
-				hostname: values.host,
-				batchMaxRows: integer(values["batch-max-rows"], "--batch-max-rows"),
-				batchDelayMs: integer(values["batch-delay-ms"], "--batch-delay-ms"),
-				limits: {
-					maxInFlight: optionalInteger(
-						values["max-in-flight"],
-						"--max-in-flight",
-					),
-					maxBodyBytes: optionalInteger(
-						values["max-body-bytes"],
-						"--max-body-bytes",
-					),
-					maxRecords: optionalInteger(values["max-records"], "--max-records"),
-					requestTimeoutMs: optionalInteger(
-						values["timeout-ms"],
-						"--timeout-ms",
-					),
-				},
-				modelRoot: values["model-root"],
-				adminToken: process.env.MDP_ADMIN_TOKEN,
-				bare: values.bare,
-			});
-		}
 		case "verify":
 			return verify(bundle, values.golden ?? `${bundle}/golden.jsonl`);
 		case "train": {
@@ -167,21 +129,6 @@ async function verify(bundle: string, goldenPath: string): Promise<number> {
 		`${golden.length - mismatches.length}/${golden.length} golden cases reproduced exactly (${goldenPath})`,
 	);
 	return mismatches.length === 0 ? 0 : 1;
-}
-
-function integer(text: string, flag: string): number {
-	const value = Number(text);
-	if (!Number.isSafeInteger(value) || value < 0) {
-		throw usage(`${flag} must be a non-negative integer, got "${text}"`);
-	}
-	return value;
-}
-
-function optionalInteger(
-	text: string | undefined,
-	flag: string,
-): number | undefined {
-	return text === undefined ? undefined : integer(text, flag);
 }
 
 function pct(x: number): string {

@@ -78,8 +78,9 @@ export type {
 // ---- Command-line edge ----
 export { runCli } from "./run-cli.ts";
 
-// ---- What deployment packages produce ----
+// ---- What deployment packages produce and return ----
 export type { Artifact } from "./artifact.ts";
+export type { Deployment, DeploymentUnit, ModelUpdate } from "./deployment.ts";
 
 // ---- Golden set (parity checks) ----
 export { compareToGolden, readGoldenSet } from "./golden.ts";

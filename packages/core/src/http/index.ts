@@ -30,6 +30,16 @@ export { createOpenApiDocument } from "./openapi.ts";
 export type { RouteDoc } from "./openapi.ts";
 export type { InferRequest, InferResponse, PredictRequest } from "./schemas.ts";
 
+// ---- Admin client (model repository, drain) ----
+export { createAdminClient } from "./repository-client.ts";
+export type {
+	AdminClient,
+	AdminClientOptions,
+	DrainResult,
+	LoadedModel,
+	RepositoryIndexEntry,
+} from "./repository-client.ts";
+
 // ---- Server ----
 export { startServer } from "./serve.ts";
 export type { RunningServer, StartServerOptions } from "./serve.ts";
