@@ -1,10 +1,7 @@
 import { spawnSync } from "node:child_process";
-import { mkdir, readdir, stat, symlink } from "node:fs/promises";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import type { Artifact } from "@mdp/core";
-import { buildServer } from "@mdp/core/build";
+import { buildServer, folderBytes } from "@mdp/core/build";
 import { type ServeProcess, startServeProcess } from "@mdp/core/http";
 import { networkCutter, OFFLINE_NOT_MEASURED } from "../measure/offline.ts";
 import type { BenchTarget, ColdStart, TargetContext } from "../types.ts";
@@ -26,28 +23,15 @@ const FIRST = {
 const servers = new Map<string, Promise<Artifact>>();
 
 /**
- * The deployable server: `mdp-core` bundled into one module (`buildServer`), with onnxruntime-node linked
- * beside it as `npm install` would put it. Built once per run, shared by the http target and the HTTP
+ * The deployable server (`buildServer`): the serving runtime bundled into one module with onnxruntime-node
+ * installed beside it pruned to linux-x64. Built once per run, shared by the http target and the HTTP
  * ceiling so both start the same code.
  */
 export function serverBundle(ctx: TargetContext): Promise<Artifact> {
 	let built = servers.get(ctx.workDir);
 	if (!built) {
-		built = (async () => {
-			ctx.progress("building the server bundle (esbuild)");
-			const artifact = await buildServer({ out: join(ctx.workDir, "server") });
-			// onnxruntime-node as @mdp/core resolves it (its package root: dist/index.js sits one level down).
-			const core = createRequire(
-				fileURLToPath(import.meta.resolve("@mdp/core/package.json")),
-			);
-			const runtime = dirname(dirname(core.resolve("onnxruntime-node")));
-			await mkdir(join(artifact.path, "node_modules"), { recursive: true });
-			await symlink(
-				runtime,
-				join(artifact.path, "node_modules", "onnxruntime-node"),
-			);
-			return artifact;
-		})();
+		ctx.progress("building the server bundle (esbuild, pruned onnxruntime)");
+		built = buildServer({ out: join(ctx.workDir, "server") });
 		servers.set(ctx.workDir, built);
 	}
 	return built;
@@ -60,16 +44,10 @@ export async function serve(
 ): Promise<ServeProcess> {
 	const server = await serverBundle(ctx);
 	return startServeProcess({
-		cli: join(server.path, "mdp-core.mjs"),
+		entry: join(server.path, "mdp-serve.mjs"),
 		wrapper: ctx.serverWrapper,
 		args: ["--bundle", ctx.bundle, ...extraArgs],
 	});
-}
-
-async function folderBytes(dir: string): Promise<number> {
-	let total = 0;
-	for (const f of await readdir(dir)) total += (await stat(join(dir, f))).size;
-	return total;
 }
 
 /**

@@ -1,8 +1,4 @@
-import {
-	createApp,
-	createBareApp,
-	startServer,
-} from "./http/index.ts";
+import { createApp, createBareApp, startServer } from "./http/index.ts";
 import { ModelHost } from "./model-host.ts";
 import type { ServeCommandOptions } from "./serve-args.ts";
 

@@ -1,6 +1,5 @@
 import { createReadStream } from "node:fs";
 import { parseArgs } from "node:util";
-import { parseServeArgs, SERVE_USAGE } from "./serve-args.ts";
 import {
 	CoreError,
 	compareToGolden,
@@ -11,6 +10,7 @@ import {
 	referenceBundleDir,
 	runCli,
 } from "./index.ts";
+import { parseServeArgs, SERVE_USAGE } from "./serve-args.ts";
 
 const USAGE = `mdp-core: the shared ML system of model-deployment-patterns
 

@@ -87,4 +87,3 @@ function optionalInteger(
 ): number | undefined {
 	return text === undefined ? undefined : integer(text, flag);
 }
-

@@ -1,12 +1,11 @@
-import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { cp, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { startServeProcess } from "../src/http/index.ts";
 import { referenceBundleDir } from "../src/index.ts";
+import { startServeDeployment } from "../src/process/index.ts";
 import { describeDeploymentContract } from "../src/testing/index.ts";
-
-const TOKEN = "contract-token";
 
 /** A model repository in a temp dir holding a copy of the reference bundle. */
 async function repository() {
@@ -15,48 +14,14 @@ async function repository() {
 	return root;
 }
 
-/** Writes a new version into the repository's bundle (same weights) and loads it over the admin API. */
-async function swap(
-	url: string,
-	root: string,
-	version: string,
-): Promise<string> {
-	const path = join(root, "penguins", "mdp.json");
-	const manifest = JSON.parse(await readFile(path, "utf8"));
-	await writeFile(path, JSON.stringify({ ...manifest, version }));
-	const res = await fetch(`${url}/v2/repository/models/penguins/load`, {
-		method: "POST",
-		headers: { authorization: `Bearer ${TOKEN}` },
-	});
-	if (res.status !== 200)
-		throw new Error(`load failed: ${res.status} ${await res.text()}`);
-	return version;
-}
-
 for (const batching of [false, true]) {
 	describeDeploymentContract(
 		`mdp-core serve${batching ? " (adaptive batching, the default)" : " --batch-max-rows 0"}`,
-		async () => {
-			const root = await repository();
-			const server = await startServeProcess({
-				args: [
-					"--bundle",
-					join(root, "penguins"),
-					"--model-root",
-					root,
-					...(batching ? [] : ["--batch-max-rows", "0"]),
-				],
-				env: { MDP_ADMIN_TOKEN: TOKEN },
-			});
-			return {
-				url: server.url,
-				swapModel: () => swap(server.url, root, "1.0.1"),
-				async stop() {
-					await server.stop();
-					await rm(root, { recursive: true, force: true });
-				},
-			};
-		},
+		() =>
+			startServeDeployment({
+				bundle: referenceBundleDir,
+				args: batching ? [] : ["--batch-max-rows", "0"],
+			}),
 	);
 }
 

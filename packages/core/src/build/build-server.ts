@@ -1,4 +1,12 @@
-import { cp, mkdir, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import {
+	cp,
+	mkdir,
+	readdir,
+	rename,
+	rm,
+	stat,
+	writeFile,
+} from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -32,7 +40,7 @@ export interface BuildServerOptions {
 	minify?: boolean;
 }
 
-const SERVE_MAIN = fileURLToPath(new URL("../serve-main.ts", import.meta.url));
+const SERVE_MAIN = fileURLToPath(new URL("../cli-mdp-serve.ts", import.meta.url));
 
 /**
  * Builds the deployable server: one ES module bundled by esbuild from `entry` (the serving runtime by
@@ -76,9 +84,9 @@ export async function buildServer(
 			options.runtime === false
 				? undefined
 				: await installOnnxRuntime(staging, options.runtime ?? {});
-		if (runtime) parts["node_modules (onnxruntime-node, pruned)"] = runtime.bytes;
-		const version =
-			runtime?.version ?? (await locateOnnxRuntime()).version;
+		if (runtime)
+			parts["node_modules (onnxruntime-node, pruned)"] = runtime.bytes;
+		const version = runtime?.version ?? (await locateOnnxRuntime()).version;
 		await writeFile(
 			join(staging, "package.json"),
 			`${JSON.stringify(

@@ -13,7 +13,10 @@
 
 export { buildServer, folderBytes } from "./build-server.ts";
 export type { BuildServerOptions } from "./build-server.ts";
-export { installOnnxRuntime, locateOnnxRuntime } from "./install-onnx-runtime.ts";
+export {
+	installOnnxRuntime,
+	locateOnnxRuntime,
+} from "./install-onnx-runtime.ts";
 export type {
 	InstalledRuntime,
 	OnnxRuntimeLocation,

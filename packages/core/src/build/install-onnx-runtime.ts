@@ -1,4 +1,11 @@
-import { copyFile, mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import {
+	copyFile,
+	mkdir,
+	readdir,
+	readFile,
+	stat,
+	writeFile,
+} from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { CoreError } from "../errors.ts";
@@ -106,7 +113,10 @@ export async function installOnnxRuntime(
 	};
 
 	const ort = join(nodeModules, "onnxruntime-node");
-	await writeManifest(join(where.root, "package.json"), join(ort, "package.json"));
+	await writeManifest(
+		join(where.root, "package.json"),
+		join(ort, "package.json"),
+	);
 	for (const f of await readdir(join(where.root, "dist")))
 		if (f.endsWith(".js"))
 			await copy(join(where.root, "dist", f), join(ort, "dist", f));

@@ -16,3 +16,5 @@ export type {
 	ReadyProcess,
 	SpawnUntilReadyOptions,
 } from "./spawn-until-ready.ts";
+export { startServeDeployment } from "./serve-deployment.ts";
+export type { ServeDeploymentOptions } from "./serve-deployment.ts";

@@ -1,37 +1,38 @@
 import { readFileSync } from "node:fs";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Deployment } from "../deployment.ts";
 import { compareToGolden, type GoldenCase } from "../golden.ts";
 import { toInferRequest } from "../http/oip.ts";
-import { parseManifestText } from "../load-bundle.ts";
+import { loadBundle, parseManifestText } from "../load-bundle.ts";
 import type { Prediction } from "../predictor.ts";
 import { referenceBundleDir } from "../reference-bundle.ts";
+import { writeBundle } from "../write-bundle.ts";
 
-/** A running deployment of the reference model, as the contract suite sees it. */
-export interface ContractDeployment {
-	/** Base URL of the HTTP app (through whatever balancer, gateway or container the pattern puts in front). */
-	url: string;
-	/** Limits the deployment was started with (defaults: 1 MiB body, 1,000 records). */
-	limits?: { maxBodyBytes?: number; maxRecords?: number };
+/** Options of {@link describeDeploymentContract}. */
+export interface DeploymentContractOptions {
 	/**
-	 * Replaces the served model with a new version while traffic flows; resolves to the version that must be
-	 * served afterwards. Without it the hot-swap test is skipped.
+	 * The bundle the deployment serves (default: the reference model). Its labels, features and
+	 * `golden.jsonl` are what the suite checks predictions against.
 	 */
-	swapModel?: () => Promise<string>;
-	/** Tears the deployment down (processes, containers, temp dirs). */
-	stop(): Promise<void>;
+	bundle?: string;
 }
 
-const golden: GoldenCase[] = readFileSync(
-	join(referenceBundleDir, "golden.jsonl"),
-	"utf8",
-)
-	.trim()
-	.split("\n")
-	.map((line) => JSON.parse(line));
-const { features } = parseManifestText(
-	readFileSync(join(referenceBundleDir, "mdp.json"), "utf8"),
-);
+/** Writes a copy of `dir` as a new version (same weights, manifest re-hashed): what a retrain would ship. */
+async function newVersionOf(dir: string, out: string): Promise<string> {
+	const { manifest, modelBytes } = await loadBundle(dir);
+	const version = `${manifest.version}-contract.${Date.now()}`;
+	await writeBundle(out, {
+		manifest: { ...manifest, version },
+		modelBytes,
+		extraFiles: {
+			"golden.jsonl": await readFile(join(dir, "golden.jsonl"), "utf8"),
+		},
+	});
+	return version;
+}
 
 interface InferOutput {
 	name: string;
@@ -57,22 +58,36 @@ export function fromInferResponse(
 }
 
 /**
- * The contract every deployment of the reference model must meet, whatever the pattern: health, metadata,
- * golden predictions over `/predict` and OIP infer, every class of bad input, 100 parallel requests, and a
- * hot swap under load with zero failed requests. Each pattern runs it against its own deployment.
+ * The contract every deployment of a model must meet, whatever the pattern: health, metadata, golden
+ * predictions over `/predict` and OIP infer, every class of bad input, 100 parallel requests, and, when
+ * the deployment can `updateModel`, a model update under load with zero failed requests. Each pattern runs
+ * it against its own {@link Deployment}; labels, features and the golden set come from the bundle served.
  *
  * @example
- * describeDeploymentContract("mdp-core serve", async () => {
- *   const server = await startMyDeployment();
- *   return { url: server.url, stop: () => server.stop() };
- * });
+ * describeDeploymentContract("vm: 2 instances", () => start({ bundle: referenceBundleDir, replicas: 2 }));
  */
 export function describeDeploymentContract(
 	name: string,
-	setup: () => Promise<ContractDeployment>,
+	setup: () => Promise<Deployment>,
+	options: DeploymentContractOptions = {},
 ): void {
+	const bundleDir = options.bundle ?? referenceBundleDir;
+	const manifest = parseManifestText(
+		readFileSync(join(bundleDir, "mdp.json"), "utf8"),
+		join(bundleDir, "mdp.json"),
+	);
+	const { features } = manifest;
+	const labels = manifest.target.labels;
+	const model = manifest.name;
+	const golden: GoldenCase[] = readFileSync(
+		join(bundleDir, "golden.jsonl"),
+		"utf8",
+	)
+		.trim()
+		.split("\n")
+		.map((line) => JSON.parse(line));
 	describe(`deployment contract: ${name}`, () => {
-		let deployment: ContractDeployment;
+		let deployment: Deployment;
 		const call = (path: string, init?: RequestInit) =>
 			fetch(new URL(path, deployment.url), init);
 		const post = (path: string, body: unknown) =>
@@ -81,7 +96,6 @@ export function describeDeploymentContract(
 				headers: { "content-type": "application/json" },
 				body: typeof body === "string" ? body : JSON.stringify(body),
 			});
-		const labels = ["Adelie", "Chinstrap", "Gentoo"];
 
 		beforeAll(async () => {
 			deployment = await setup();
@@ -98,7 +112,7 @@ export function describeDeploymentContract(
 				200,
 				{ ready: true },
 			]);
-			expect((await call("/v2/models/penguins/ready")).status).toBe(200);
+			expect((await call(`/v2/models/${model}/ready`)).status).toBe(200);
 		});
 
 		it("serves server and model metadata", async () => {
@@ -106,7 +120,7 @@ export function describeDeploymentContract(
 				name: expect.any(String),
 				version: expect.any(String),
 			});
-			const meta = (await (await call("/v2/models/penguins")).json()) as {
+			const meta = (await (await call(`/v2/models/${model}`)).json()) as {
 				platform: string;
 				inputs: unknown[];
 				outputs: unknown[];
@@ -116,7 +130,7 @@ export function describeDeploymentContract(
 			expect(meta.outputs).toContainEqual({
 				name: "probabilities",
 				datatype: "FP32",
-				shape: [-1, 3],
+				shape: [-1, labels.length],
 			});
 		});
 
@@ -131,7 +145,7 @@ export function describeDeploymentContract(
 
 		it("reproduces the golden set exactly over OIP infer, echoing the id", async () => {
 			const res = await post(
-				"/v2/models/penguins/infer",
+				`/v2/models/${model}/infer`,
 				toInferRequest(
 					golden.map((g) => g.record),
 					features,
@@ -144,7 +158,7 @@ export function describeDeploymentContract(
 				model_name: string;
 				outputs: InferOutput[];
 			};
-			expect([body.id, body.model_name]).toEqual(["contract-1", "penguins"]);
+			expect([body.id, body.model_name]).toEqual(["contract-1", model]);
 			expect(compareToGolden(golden, fromInferResponse(body, labels))).toEqual(
 				[],
 			);
@@ -152,7 +166,17 @@ export function describeDeploymentContract(
 
 		describe("refuses bad input with a 4xx and a JSON error", () => {
 			const record = golden[0]?.record ?? {};
-			const cases: [string, string, () => unknown, number, RegExp][] = [
+			const required = features.find(
+				(f) => f.missing.strategy === "error",
+			)?.name;
+			const categorical = features.find((f) => f.kind === "categorical")?.name;
+			const cases: (readonly [
+				string,
+				string,
+				() => unknown,
+				number,
+				RegExp,
+			])[] = [
 				[
 					"malformed JSON",
 					"/predict",
@@ -160,31 +184,46 @@ export function describeDeploymentContract(
 					400,
 					/not valid JSON/,
 				],
-				[
-					"a missing feature",
-					"/predict",
-					() => ({ records: [{ ...record, Island: undefined }] }),
-					400,
-					/field "Island"/,
-				],
-				[
-					"an unknown category",
-					"/predict",
-					() => ({ records: [{ ...record, Island: "Atlantis" }] }),
-					400,
-					/unknown category string "Atlantis"/,
-				],
-				[
-					"a wrong datatype",
-					"/v2/models/penguins/infer",
-					() => ({
-						inputs: [
-							{ name: "Island", shape: [1], datatype: "FP32", data: [3] },
-						],
-					}),
-					400,
-					/expected BYTES/,
-				],
+				...(required
+					? ([
+							[
+								"a missing feature",
+								"/predict",
+								() => ({ records: [{ ...record, [required]: undefined }] }),
+								400,
+								new RegExp(`field "${escapeRegExp(required)}"`),
+							],
+						] as const)
+					: []),
+				...(categorical
+					? ([
+							[
+								"an unknown category",
+								"/predict",
+								() => ({
+									records: [{ ...record, [categorical]: "Atlantis-404" }],
+								}),
+								400,
+								/unknown category string "Atlantis-404"/,
+							],
+							[
+								"a wrong datatype",
+								`/v2/models/${model}/infer`,
+								() => ({
+									inputs: [
+										{
+											name: categorical,
+											shape: [1],
+											datatype: "FP32",
+											data: [3],
+										},
+									],
+								}),
+								400,
+								/expected BYTES/,
+							],
+						] as const)
+					: []),
 				[
 					"an oversized body",
 					"/predict",
@@ -242,11 +281,15 @@ export function describeDeploymentContract(
 			expect(compareToGolden(cases, predictions)).toEqual([]);
 		});
 
-		it("swaps the model under load without failing a single request", async (context) => {
-			if (!deployment.swapModel) {
+		it("updates the model under load without failing a single request", async (context) => {
+			const update = deployment.updateModel?.bind(deployment);
+			if (!update) {
 				context.skip();
 				return;
 			}
+			const dir = await mkdtemp(join(tmpdir(), "mdp-contract-"));
+			const next = join(dir, model);
+			const version = await newVersionOf(bundleDir, next);
 			let stop = false;
 			const outcomes: { status: number; version?: string; ok: boolean }[] = [];
 			const worker = async (w: number) => {
@@ -272,10 +315,16 @@ export function describeDeploymentContract(
 			};
 			const workers = Array.from({ length: 8 }, (_, w) => worker(w));
 			await new Promise((r) => setTimeout(r, 300));
-			const version = await deployment.swapModel();
-			await new Promise((r) => setTimeout(r, 300));
-			stop = true;
-			await Promise.all(workers);
+			let updated: Awaited<ReturnType<typeof update>> | undefined;
+			try {
+				updated = await update(next);
+				await new Promise((r) => setTimeout(r, 300));
+			} finally {
+				stop = true;
+				await Promise.all(workers);
+				await rm(dir, { recursive: true, force: true });
+			}
+			expect(updated?.to.version).toBe(version);
 			const failed = outcomes.filter((o) => !o.ok);
 			expect(failed).toEqual([]);
 			expect(outcomes.length).toBeGreaterThan(20);
@@ -286,4 +335,8 @@ export function describeDeploymentContract(
 			expect(after.model.version).toBe(version);
 		}, 60_000);
 	});
+}
+
+function escapeRegExp(text: string): string {
+	return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }

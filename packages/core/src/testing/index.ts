@@ -5,10 +5,10 @@
  *
  * @example
  * import { describeDeploymentContract } from "@mdp/core/testing";
- * describeDeploymentContract("my pattern", async () => ({ url, stop }));
+ * describeDeploymentContract("my pattern", () => start({ bundle: referenceBundleDir }));
  */
 
-export type { ContractDeployment } from "./deployment-contract.ts";
+export type { DeploymentContractOptions } from "./deployment-contract.ts";
 export {
 	describeDeploymentContract,
 	fromInferResponse,

@@ -11,12 +11,18 @@ import { parseServeArgs, SERVE_USAGE } from "./serve-args.ts";
 
 const argv = process.argv.slice(2);
 if (argv.includes("--help") || argv.includes("-h")) {
-	console.log(`mdp-serve ${SERVE_USAGE}\n--bundle defaults to $MDP_BUNDLE, else ./model beside this file.`);
+	console.log(
+		`mdp-serve ${SERVE_USAGE}\n--bundle defaults to $MDP_BUNDLE, else ./model beside this file.`,
+	);
 } else {
 	runCli("mdp-serve", () => {
 		const beside = fileURLToPath(new URL("./model", import.meta.url));
 		const bundle = process.env.MDP_BUNDLE ?? beside;
-		if (!argv.includes("--bundle") && !argv.includes("--bare") && !existsSync(bundle)) {
+		if (
+			!argv.includes("--bundle") &&
+			!argv.includes("--bare") &&
+			!existsSync(bundle)
+		) {
 			throw new CoreError(
 				"NOT_FOUND",
 				`no model to serve: pass --bundle DIR, set MDP_BUNDLE, or put the bundle in ${beside}`,
