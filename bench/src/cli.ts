@@ -9,11 +9,12 @@ import {
 	updateLatest,
 	writeReport,
 } from "./index.ts";
+import { PATTERN_IDS } from "./patterns.ts";
 
 const USAGE = `mdp-bench: deploys each pattern locally, drives load and compares them
 
 Usage:
-  mdp-bench run [--quick] [--patterns static,http,…] [--bundle DIR] [--slo-ms 50] [--out DIR]
+  mdp-bench run [--quick] [--patterns ${PATTERN_IDS.join(",")}] [--bundle DIR] [--slo-ms 50] [--out DIR]
   mdp-bench report --from DIR          re-render report.md and report.html from DIR/results.json
 
 run writes bench/reports/<timestamp>/ (results.json, report.md, report.html) and copies it to
@@ -48,7 +49,7 @@ async function main(argv: string[]): Promise<number> {
 		return 0;
 	}
 	if (command !== "run") throw usage(`unknown command "${command}"`);
-	const known = ["static", "http", "vm", "container", "serverless"];
+	const known = PATTERN_IDS;
 	const patterns = values.patterns?.split(",").map((p) => p.trim());
 	const unknown = patterns?.filter((p) => !known.includes(p)) ?? [];
 	if (unknown.length)

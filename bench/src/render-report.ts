@@ -1,7 +1,6 @@
 import { checkClaims } from "./claims.ts";
+import { PATTERN_IDS } from "./patterns.ts";
 import type { BenchResults, Stat, TargetResult } from "./types.ts";
-
-const COLUMNS = ["static", "http", "vm", "container", "serverless"] as const;
 
 /** A number with its spread over rounds: `12.3 (11.9–13.0)`. */
 export function formatStat(stat: Stat | undefined, digits = 2): string {
@@ -30,7 +29,7 @@ export function comparisonRows(results: BenchResults): {
 			: t.not_measured
 				? `not measured: ${t.not_measured}`
 				: value(t);
-	const targets = COLUMNS.map((id) => results.targets[id]);
+	const targets = PATTERN_IDS.map((id) => results.targets[id]);
 	const { inference, http } = results.ceilings;
 	const row = (
 		name: string,
@@ -44,7 +43,7 @@ export function comparisonRows(results: BenchResults): {
 	return {
 		header: [
 			"measure",
-			...COLUMNS,
+			...PATTERN_IDS,
 			"ceiling: inference (raw session.run)",
 			"ceiling: HTTP (bare Hono)",
 		],

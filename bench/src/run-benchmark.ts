@@ -26,6 +26,7 @@ import {
 	readCpuCounters,
 	stealPercent,
 } from "./measure/proc.ts";
+import { PATTERN_IDS, PATTERNS } from "./patterns.ts";
 import {
 	closedLoop,
 	DEFAULT_SLO_MS,
@@ -38,8 +39,6 @@ import {
 	summarizeLatency,
 	toStat,
 } from "./summarize.ts";
-import { createHttpTarget, createPendingTarget } from "./targets/http.ts";
-import { createStaticTarget } from "./targets/static.ts";
 import type {
 	BenchResults,
 	BenchTarget,
@@ -55,14 +54,13 @@ import type {
 export interface RunBenchmarkOptions {
 	/** A short run (about 2 minutes): 1 round, durations ×0.2, 3 cold starts. */
 	quick: boolean;
-	/** Targets to measure (`static`, `http`, `vm`, `container`, `serverless`); all by default. */
+	/** Patterns to measure (ids of `PATTERNS`); all by default. */
 	patterns?: string[];
 	bundle: string;
 	sloMs?: number;
 	progress?: (message: string) => void;
 }
 
-const ALL = ["static", "http", "vm", "container", "serverless"] as const;
 const active = new Set<DeployedTarget>();
 let workDirs: string[] = [];
 
@@ -106,14 +104,10 @@ export async function runBenchmark(
 		golden,
 		manifest: (await loadBundle(options.bundle)).manifest,
 	};
-	const wanted = options.patterns ?? [...ALL];
-	const targets: BenchTarget[] = [];
-	if (wanted.includes("static"))
-		targets.push(createStaticTarget({ coldStartRuns }));
-	if (wanted.includes("http"))
-		targets.push(createHttpTarget({ coldStartRuns }));
-	for (const id of ["vm", "container", "serverless"] as const)
-		if (wanted.includes(id)) targets.push(createPendingTarget(id));
+	const wanted = options.patterns ?? PATTERN_IDS;
+	const targets: BenchTarget[] = PATTERNS.filter((p) =>
+		wanted.includes(p.id),
+	).map((p) => p.create({ coldStartRuns }));
 	const measured = targets.filter((t) => !t.unavailable);
 	const ceilingHttp = createHttpCeilingTarget();
 	const results: Record<string, TargetResult> = {};

@@ -1,4 +1,4 @@
-import type { Artifact } from "@mdp/core";
+import type { Artifact, Deployment } from "@mdp/core";
 
 // ---- Scenarios (data: scenarios.ts) ----
 
@@ -47,6 +47,16 @@ export interface DeployedTarget {
 	teardown(): Promise<void>;
 }
 
+/** A pattern's {@link Deployment} as the harness measures it: its URL, the PIDs of its units, its stop. */
+export function fromDeployment(deployment: Deployment): DeployedTarget {
+	return {
+		endpoint: { kind: "http", url: deployment.url },
+		pids: () =>
+			deployment.units().flatMap((u) => (u.pid === undefined ? [] : [u.pid])),
+		teardown: () => deployment.stop(),
+	};
+}
+
 /** Cold start of one fresh deployment, split by phase (ms). */
 export interface ColdStart {
 	total_ms: number;
@@ -70,8 +80,8 @@ export interface TargetContext {
 export interface BenchTarget {
 	/** Key in results.json (`static`, `http`, `vm`, …). */
 	id: string;
-	/** The pattern it belongs to (a column of the report). */
-	pattern: "static" | "http" | "vm" | "container" | "serverless";
+	/** The pattern it belongs to (an id of `PATTERNS`, a column of the report). */
+	pattern: string;
 	title: string;
 	/** Why it cannot be measured here, if it cannot (results say "not measured: …"). */
 	unavailable?: string;

@@ -3,8 +3,14 @@ import { join } from "node:path";
 import type { Artifact } from "@mdp/core";
 import { buildServer, folderBytes } from "@mdp/core/build";
 import { type ServeProcess, startServeProcess } from "@mdp/core/http";
+import { startServeDeployment } from "@mdp/core/process";
 import { networkCutter, OFFLINE_NOT_MEASURED } from "../measure/offline.ts";
-import type { BenchTarget, ColdStart, TargetContext } from "../types.ts";
+import {
+	type BenchTarget,
+	type ColdStart,
+	fromDeployment,
+	type TargetContext,
+} from "../types.ts";
 import { medianColdStart } from "./static.ts";
 
 const FIRST = {
@@ -74,12 +80,14 @@ export function createHttpTarget(options: {
 			];
 		},
 		async deploy(ctx) {
-			const server = await serve(ctx, []);
-			return {
-				endpoint: { kind: "http", url: server.url },
-				pids: () => [server.pid],
-				teardown: async () => void (await server.stop()),
-			};
+			const server = await serverBundle(ctx);
+			return fromDeployment(
+				await startServeDeployment({
+					bundle: ctx.bundle,
+					entry: join(server.path, "mdp-serve.mjs"),
+					wrapper: ctx.serverWrapper,
+				}),
+			);
 		},
 		async coldStart(ctx) {
 			const runs: ColdStart[] = [];
@@ -133,22 +141,5 @@ export function createHttpTarget(options: {
 				await server.stop();
 			}
 		},
-	};
-}
-
-/** A pattern whose package is not built yet: it appears in the results as not measured. */
-export function createPendingTarget(
-	id: "vm" | "container" | "serverless",
-): BenchTarget {
-	const fail = () => Promise.reject(new Error(`${id}: package not built yet`));
-	return {
-		id,
-		pattern: id,
-		title: `${id}`,
-		unavailable: "package not built yet",
-		build: fail,
-		deploy: fail,
-		coldStart: fail,
-		offline: fail,
 	};
 }

@@ -1,0 +1,62 @@
+import { createHttpTarget } from "./targets/http.ts";
+import { createStaticTarget } from "./targets/static.ts";
+import type { BenchTarget } from "./types.ts";
+
+/** How the harness builds the targets of one pattern. */
+export interface PatternEntry {
+	/** Key in results.json, `--patterns` and the report's columns. */
+	id: string;
+	/** What one sees in the report. */
+	title: string;
+	/** Creates the pattern's target for a run. */
+	create(options: { coldStartRuns: number }): BenchTarget;
+}
+
+/** A pattern whose package has no `start()` yet: it appears in the results as not measured, never faked. */
+function pending(id: string, why: string): PatternEntry {
+	return {
+		id,
+		title: id,
+		create: () => {
+			const fail = () => Promise.reject(new Error(`${id}: ${why}`));
+			return {
+				id,
+				pattern: id,
+				title: id,
+				unavailable: why,
+				build: fail,
+				deploy: fail,
+				coldStart: fail,
+				offline: fail,
+			};
+		},
+	};
+}
+
+/**
+ * The patterns the harness knows, in report order: the one list the CLI, the runner, the report and the
+ * claims read. Adding a pattern is adding its entry here.
+ */
+export const PATTERNS: readonly PatternEntry[] = [
+	{
+		id: "static",
+		title: "static: the model inside the application",
+		create: createStaticTarget,
+	},
+	{
+		id: "http",
+		title: "http: one server process",
+		create: createHttpTarget,
+	},
+	pending("vm", "package not built yet"),
+	pending("container", "package not built yet"),
+	pending("serverless", "package not built yet"),
+];
+
+/** The ids of {@link PATTERNS}, in order. */
+export const PATTERN_IDS: readonly string[] = PATTERNS.map((p) => p.id);
+
+/** The registry entry of `id`, or undefined. */
+export function findPattern(id: string): PatternEntry | undefined {
+	return PATTERNS.find((p) => p.id === id);
+}
