@@ -40,7 +40,9 @@ export interface BuildServerOptions {
 	minify?: boolean;
 }
 
-const SERVE_MAIN = fileURLToPath(new URL("../cli-mdp-serve.ts", import.meta.url));
+const SERVE_MAIN = fileURLToPath(
+	new URL("../cli-mdp-serve.ts", import.meta.url),
+);
 
 /**
  * Builds the deployable server: one ES module bundled by esbuild from `entry` (the serving runtime by
