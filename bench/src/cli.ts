@@ -15,10 +15,11 @@ const USAGE = `mdp-bench: deploys each pattern locally, drives load and compares
 
 Usage:
   mdp-bench run [--quick] [--patterns ${PATTERN_IDS.join(",")}] [--bundle DIR] [--slo-ms 50] [--out DIR]
+                [--publish]
   mdp-bench report --from DIR          re-render report.md and report.html from DIR/results.json
 
-run writes bench/reports/<timestamp>/ (results.json, report.md, report.html) and copies it to
-bench/reports/latest/. The full run takes about 8 minutes on 2 cores; --quick about 1 minute.`;
+run writes bench/reports/<timestamp>/ (results.json, report.md, report.html; git ignores it);
+--publish also copies it to bench/reports/latest/, the report the repository keeps. The full run takes about 8 minutes on 2 cores; --quick about 1 minute.`;
 
 const REPORTS = resolve(import.meta.dirname, "..", "reports");
 
@@ -28,6 +29,7 @@ async function main(argv: string[]): Promise<number> {
 		args: rest,
 		options: {
 			quick: { type: "boolean" },
+			publish: { type: "boolean" },
 			patterns: { type: "string" },
 			bundle: { type: "string", default: referenceBundleDir },
 			"slo-ms": { type: "string", default: "50" },
@@ -73,10 +75,10 @@ async function main(argv: string[]): Promise<number> {
 	});
 	const dir = resolve(values.out, results.startedAt.replace(/[:.]/g, "-"));
 	await writeReport(dir, results);
-	await updateLatest(resolve(values.out), dir);
+	if (values.publish) await updateLatest(resolve(values.out), dir);
 	console.log(renderMarkdown(results));
 	console.error(
-		`mdp-bench: wrote ${dir} and ${resolve(values.out, "latest")} in ${formatElapsed(Date.now() - started)}`,
+		`mdp-bench: wrote ${dir}${values.publish ? ` and ${resolve(values.out, "latest")}` : ""} in ${formatElapsed(Date.now() - started)}`,
 	);
 	return 0;
 }

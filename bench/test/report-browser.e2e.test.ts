@@ -3,13 +3,17 @@ import { cp, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { runsWith, testArtifactsDir } from "@mdp/core/testing";
 import { chromium } from "playwright-core";
 import { describe, expect, it } from "vitest";
 import { rerenderReport } from "../src/index.ts";
 
 const CHROMIUM = process.env.CHROMIUM_BIN ?? "/usr/bin/chromium";
-const hasChromium = spawnSync(CHROMIUM, ["--version"]).status === 0;
-const docs = fileURLToPath(new URL("../docs/", import.meta.url));
+const hasChromium = runsWith(
+	"chromium",
+	spawnSync(CHROMIUM, ["--version"]).status === 0,
+);
+const docs = testArtifactsDir();
 
 describe.runIf(hasChromium)("report.html in real Chromium", () => {
 	it("opens offline from a file and shows the table and the four charts", async () => {

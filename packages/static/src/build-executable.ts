@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Artifact, CoreError, loadBundle } from "@mdp/core";
+import { locateOnnxRuntime } from "@mdp/core/build";
 import { build as esbuild, type Plugin } from "esbuild";
 import {
 	NATIVE_FILES,
@@ -95,14 +96,11 @@ export async function buildExecutable(
 			legalComments: "none",
 			logLevel: "silent",
 		});
-		const native = join(
-			dirname(createRequire(import.meta.url).resolve("onnxruntime-node")),
-			"..",
-			"bin",
-			"napi-v6",
-			"linux",
-			"x64",
-		);
+		// The one place that knows onnxruntime-node's layout: core's runtime locator.
+		const { nativeDir: native } = await locateOnnxRuntime({
+			os: "linux",
+			arch: "x64",
+		});
 		await writeFile(join(work, "mdp.json"), JSON.stringify(manifest));
 		await writeFile(join(work, "model.onnx"), modelBytes);
 		const assets: Record<string, string> = {

@@ -10,6 +10,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { referenceBundleDir } from "@mdp/core";
+import { runsWith } from "@mdp/core/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildExecutable } from "../src/index.ts";
 
@@ -86,7 +87,7 @@ describe("the single executable", () => {
 		expect(stdout.trim().split("\n")).toEqual(expected);
 	});
 
-	it.runIf(canUnshare)(
+	it.runIf(runsWith("unshare -n", canUnshare))(
 		"reproduces the golden set with the network cut (unshare -n)",
 		() => {
 			const { code, stdout } = run(["--input", goldenPath], "", [
@@ -98,7 +99,7 @@ describe("the single executable", () => {
 		},
 	);
 
-	it.runIf(hasStrace)(
+	it.runIf(runsWith("strace", hasStrace))(
 		"makes no network or DNS attempt and writes only inside its cache folder",
 		async () => {
 			const cache = join(dir, "fresh-cache");

@@ -12,13 +12,17 @@ import {
 	readGoldenSet,
 	referenceBundleDir,
 } from "@mdp/core";
+import { runsWith, testArtifactsDir } from "@mdp/core/testing";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildWebPage } from "../src/index.ts";
 
 const CHROMIUM = process.env.CHROMIUM_BIN ?? "/usr/bin/chromium";
-const hasChromium = spawnSync(CHROMIUM, ["--version"]).status === 0;
-const docs = fileURLToPath(new URL("../docs/", import.meta.url));
+const hasChromium = runsWith(
+	"chromium",
+	spawnSync(CHROMIUM, ["--version"]).status === 0,
+);
+const docs = testArtifactsDir();
 const TYPES: Record<string, string> = {
 	".html": "text/html",
 	".js": "text/javascript",

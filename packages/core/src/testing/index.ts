@@ -13,3 +13,4 @@ export {
 	describeDeploymentContract,
 	fromInferResponse,
 } from "./deployment-contract.ts";
+export { runsWith, testArtifactsDir } from "./tools.ts";
