@@ -4,12 +4,15 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
 	compareToGolden,
+	extractFeatures,
 	loadBundle,
 	loadPredictor,
 	readGoldenSet,
 	referenceBundleDir,
 } from "../src/index.ts";
 import {
+	createRandom,
+	createRandomMlp,
 	parseSize,
 	synthesizeBundle,
 	trainPenguins,
@@ -45,12 +48,13 @@ describe("trainPenguins", () => {
 });
 
 describe("synthesizeBundle", () => {
-	it("writes a valid bundle of about the requested size that reproduces its own golden set", async () => {
+	it("writes a valid bundle of about the requested size whose golden set matches the MLP it describes", async () => {
 		const out = join(dir, "synth");
-		const { bytes } = await synthesizeBundle({
+		const { bytes, hidden } = await synthesizeBundle({
 			out,
 			sizeBytes: parseSize("2MB"),
 			from: referenceBundleDir,
+			seed: 3,
 		});
 		expect(Math.abs(bytes - 2e6) / 2e6).toBeLessThan(0.02);
 		expect((await stat(join(out, "model.onnx"))).size).toBe(bytes);
@@ -67,6 +71,53 @@ describe("synthesizeBundle", () => {
 			(await loadBundle(referenceBundleDir)).manifest.features,
 		);
 		await predictor.close();
+		// Independently of onnxruntime: the same random MLP evaluated in float64 here gives the golden
+		// set's labels and probabilities (to float32 precision), so the export and the golden set agree.
+		const { manifest } = await loadBundle(out);
+		const classes = manifest.target.labels.length;
+		const columns = manifest.model.input.columns;
+		const mlp = createRandomMlp(
+			[columns, hidden, hidden, classes],
+			createRandom(3),
+		);
+		const x = extractFeatures(
+			golden.map((g) => g.record),
+			manifest.features,
+		);
+		for (const [row, g] of golden.entries()) {
+			let activations = Array.from(
+				x.data.subarray(row * columns, (row + 1) * columns),
+			);
+			for (const [l, layer] of mlp.layers.entries()) {
+				const next = Array.from(layer.bias, Number);
+				for (let i = 0; i < layer.inputs; i++)
+					for (let o = 0; o < layer.outputs; o++)
+						next[o] =
+							(next[o] as number) +
+							(activations[i] as number) *
+								(layer.weights[i * layer.outputs + o] as number);
+				activations =
+					l + 1 < mlp.layers.length ? next.map((v) => Math.max(0, v)) : next;
+			}
+			const top = Math.max(...activations);
+			const exp = activations.map((v) => Math.exp(v - top));
+			const sum = exp.reduce((a, b) => a + b, 0);
+			const probabilities = exp.map((v) => v / sum);
+			const expected = g.expected as {
+				label: string;
+				probabilities: Record<string, number>;
+			};
+			expect(expected.label).toBe(
+				manifest.target.labels[
+					probabilities.indexOf(Math.max(...probabilities))
+				],
+			);
+			for (const [k, label] of manifest.target.labels.entries())
+				expect(expected.probabilities[label]).toBeCloseTo(
+					probabilities[k] as number,
+					4,
+				);
+		}
 	});
 });
 

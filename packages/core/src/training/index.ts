@@ -20,4 +20,8 @@ export type {
 	TrainPenguinsOptions,
 	TrainPenguinsResult,
 } from "./train-penguins.ts";
-export { trainPenguins } from "./train-penguins.ts";
+export {
+	readPenguinsData,
+	splitPenguins,
+	trainPenguins,
+} from "./train-penguins.ts";

@@ -59,18 +59,10 @@ export async function trainPenguins(
 ): Promise<TrainPenguinsResult> {
 	const seed = options.seed ?? 20_201_104;
 	const dataBytes = await readPenguinsData();
-	const rows = JSON.parse(dataBytes.toString("utf8")) as Record<
-		string,
-		unknown
-	>[];
-	const order = shuffledIndices(rows.length, createRandom(seed));
-	const testCount = Math.round(rows.length * 0.2);
-	const testIdx = order.slice(0, testCount).sort((a, b) => a - b);
-	const trainIdx = order.slice(testCount).sort((a, b) => a - b);
-	const pick = (indices: number[]) =>
-		indices.map((i) => rows[i] as Record<string, unknown>);
-	const trainRows = pick(trainIdx);
-	const testRows = pick(testIdx);
+	const { rows, trainRows, testRows, trainIdx, testIdx } = splitPenguins(
+		dataBytes,
+		seed,
+	);
 
 	const features = describeFeatures(trainRows, COLUMNS);
 	const labels = [...new Set(rows.map((r) => String(r[TARGET])))].sort();
@@ -179,7 +171,7 @@ export async function trainPenguins(
 	}
 }
 
-async function readPenguinsData(): Promise<Buffer> {
+export async function readPenguinsData(): Promise<Buffer> {
 	let entry: string;
 	try {
 		entry = createRequire(import.meta.url).resolve("vega-datasets");
@@ -194,6 +186,37 @@ async function readPenguinsData(): Promise<Buffer> {
 	}
 	// The package exports only its JS entry; the data files sit in data/ beside build/.
 	return readFile(join(dirname(entry), "..", "data", "penguins.json"));
+}
+
+/** The penguins rows and their train/test split (20% test) for a seed, as training makes it. */
+export function splitPenguins(
+	dataBytes: Uint8Array,
+	seed: number,
+): {
+	rows: Record<string, unknown>[];
+	trainRows: Record<string, unknown>[];
+	testRows: Record<string, unknown>[];
+	/** Row indices of each part, ascending. */
+	trainIdx: number[];
+	testIdx: number[];
+} {
+	const rows = JSON.parse(Buffer.from(dataBytes).toString("utf8")) as Record<
+		string,
+		unknown
+	>[];
+	const order = shuffledIndices(rows.length, createRandom(seed));
+	const testCount = Math.round(rows.length * 0.2);
+	const testIdx = order.slice(0, testCount).sort((a, b) => a - b);
+	const trainIdx = order.slice(testCount).sort((a, b) => a - b);
+	const pick = (indices: number[]) =>
+		indices.map((i) => rows[i] as Record<string, unknown>);
+	return {
+		rows,
+		trainRows: pick(trainIdx),
+		testRows: pick(testIdx),
+		trainIdx,
+		testIdx,
+	};
 }
 
 function hasMissing(row: Record<string, unknown>): boolean {
