@@ -56,6 +56,21 @@ describe("summarizeLatency", () => {
 		expect(s.p99_ms.median).toBe(5);
 		expect([s.errors, s.dropped, s.rate_rps]).toEqual([1, 2, 100]);
 	});
+
+	it("takes the median of every percentile field separately", () => {
+		const s = summarizeLatency([
+			run({ p50_ms: 1, p90_ms: 30, p99_ms: 300, p999_ms: 3000 }),
+			run({ p50_ms: 3, p90_ms: 10, p99_ms: 100, p999_ms: 1000 }),
+			run({ p50_ms: 2, p90_ms: 20, p99_ms: 200, p999_ms: 2000 }),
+		]);
+		expect([
+			s.p50_ms.median,
+			s.p90_ms.median,
+			s.p99_ms.median,
+			s.p999_ms.median,
+		]).toEqual([2, 20, 200, 2000]);
+		expect([s.p50_ms.min, s.p999_ms.max]).toEqual([1, 3000]);
+	});
 });
 
 describe("capacityUnderSlo", () => {

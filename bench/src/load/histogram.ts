@@ -20,3 +20,20 @@ export function percentileMs(
 		? Number.NaN
 		: histogram.getValueAtPercentile(percentile) / 1000;
 }
+
+/** The latency fields every load result reports, from one histogram (ms). */
+export function latencyFields(histogram: LatencyHistogram): {
+	p50_ms: number;
+	p90_ms: number;
+	p99_ms: number;
+	p999_ms: number;
+	max_ms: number;
+} {
+	return {
+		p50_ms: percentileMs(histogram, 50),
+		p90_ms: percentileMs(histogram, 90),
+		p99_ms: percentileMs(histogram, 99),
+		p999_ms: percentileMs(histogram, 99.9),
+		max_ms: histogram.totalCount === 0 ? Number.NaN : histogram.maxValue / 1000,
+	};
+}

@@ -3,7 +3,7 @@ import { toInferRequest } from "@mdp/core/http";
 import { cpuSeconds, readCpuCounters, stealPercent } from "../measure/proc.ts";
 import type { Endpoint, LoadResult, Payload, Scenario } from "../types.ts";
 import { runScenario, type Send } from "./embedded-driver.ts";
-import { percentileMs } from "./histogram.ts";
+import { latencyFields, percentileMs } from "./histogram.ts";
 import { createHttpSend } from "./http-send.ts";
 import { runK6 } from "./run-k6.ts";
 
@@ -115,11 +115,7 @@ export async function measureRun(
 			requests: run.requests,
 			errors: run.errors,
 			dropped: run.dropped,
-			p50_ms: percentileMs(run.latency, 50),
-			p90_ms: percentileMs(run.latency, 90),
-			p99_ms: percentileMs(run.latency, 99),
-			p999_ms: percentileMs(run.latency, 99.9),
-			max_ms: run.latency.maxValue / 1000,
+			...latencyFields(run.latency),
 			schedule_lag_p99_ms:
 				scenario.executor === "constant-vus" ? 0 : percentileMs(run.lag, 99),
 			target_cpu_s: cpuSeconds(targetPids) - targetCpu,
