@@ -263,6 +263,37 @@ export function describeDeploymentContract(
 			});
 		});
 
+		it("accepts exactly the record limit and refuses one record more", async () => {
+			const limit = deployment.limits?.maxRecords ?? 1000;
+			const records = (n: number) =>
+				Array.from(
+					{ length: n },
+					(_, i) => (golden[i % golden.length] as GoldenCase).record,
+				);
+			const atLimit = await post("/predict", { records: records(limit) });
+			expect(atLimit.status).toBe(200);
+			expect(
+				((await atLimit.json()) as { predictions: unknown[] }).predictions,
+			).toHaveLength(limit);
+			const over = await post("/predict", { records: records(limit + 1) });
+			expect(over.status).toBe(413);
+			await over.arrayBuffer();
+		});
+
+		it("accepts a body of exactly the byte limit and refuses one byte more", async () => {
+			const limit = deployment.limits?.maxBodyBytes ?? 1024 * 1024;
+			const json = JSON.stringify({ records: [golden[0]?.record] });
+			// JSON allows trailing white space: pad a valid request to an exact size.
+			const sized = (bytes: number) =>
+				json + " ".repeat(bytes - Buffer.byteLength(json));
+			const atLimit = await post("/predict", sized(limit));
+			expect(atLimit.status).toBe(200);
+			await atLimit.arrayBuffer();
+			const over = await post("/predict", sized(limit + 1));
+			expect(over.status).toBe(413);
+			await over.arrayBuffer();
+		});
+
 		it("answers 100 parallel requests, all correctly", async () => {
 			const cases = Array.from(
 				{ length: 100 },
