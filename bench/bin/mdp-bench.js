@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Workspace packages ship TypeScript source (STYLE.md #2): run the CLI through tsx.
+// Workspace packages ship TypeScript source (CONTRIBUTING.md, "Conventions"): run the CLI through tsx.
 import { register } from "tsx/esm/api";
 
 register();

@@ -1,7 +1,7 @@
 import { isCoreError } from "./errors.ts";
 
 /**
- * Runs a command-line entry point: the one edge where errors become exit codes (STYLE.md #10). `main`
+ * Runs a command-line entry point: the one edge where errors become exit codes (CONTRIBUTING.md, "Errors"). `main`
  * resolves to the exit code. A usage error (`CoreError` "INVALID_ARGUMENT", or `parseArgs` refusing an
  * option) prints its message and a hint and exits 2; any other `CoreError` prints its message and exits 1;
  * anything else prints its stack and exits 1. A closed stdout pipe (`… | head`) ends the process quietly.

@@ -16,7 +16,7 @@ export { createEmbeddedPredictor } from "./create-embedded-predictor.ts";
 export { createPredictorFromEmbedded } from "./embedded-predictor.ts";
 export type { EmbeddedBundle } from "./embedded-predictor.ts";
 export { buildModule } from "./build-module.ts";
-/** `build({ bundle, out })`: the package's build verb (STYLE.md #8), a one-file module for your bundle. */
+/** `build({ bundle, out })`: the package's build verb (CONTRIBUTING.md, "Naming"), a one-file module for your bundle. */
 export { buildModule as build } from "./build-module.ts";
 export type { BuildModuleOptions } from "./build-module.ts";
 
