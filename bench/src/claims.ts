@@ -48,14 +48,24 @@ export function checkClaims(results: BenchResults): Claim[] {
 	if (s && !s.not_measured && s.offline) {
 		claims.push({
 			claim: "Static deployment works offline",
-			verdict: s.offline.works ? "confirmed" : "contradicted",
+			verdict:
+				s.offline.works === null
+					? "not measured yet"
+					: s.offline.works
+						? "confirmed"
+						: "contradicted",
 			evidence: s.offline.method,
 		});
 	}
 	if (h && !h.not_measured && h.offline) {
 		claims.push({
 			claim: "A dynamic deployment needs the network to be reached",
-			verdict: h.offline.works ? "contradicted" : "confirmed",
+			verdict:
+				h.offline.works === null
+					? "not measured yet"
+					: h.offline.works
+						? "contradicted"
+						: "confirmed",
 			evidence: h.offline.method,
 		});
 	}

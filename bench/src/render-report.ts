@@ -117,7 +117,7 @@ export function comparisonRows(results: BenchResults): {
 			),
 			row("works offline", (t) =>
 				t.offline
-					? `${t.offline.works ? "yes" : "no"}: ${t.offline.method}`
+					? `${t.offline.works === null ? "not measured" : t.offline.works ? "yes" : "no"}: ${t.offline.method}`
 					: "n/a",
 			),
 			row("cost per million predictions", (t) =>

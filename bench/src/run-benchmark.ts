@@ -34,6 +34,7 @@ import {
 	SCENARIOS,
 } from "./scenarios.ts";
 import {
+	capacitySearchFailure,
 	capacityUnderSlo,
 	cpuPer1000,
 	summarizeLatency,
@@ -281,15 +282,17 @@ export async function runBenchmark(
 			const offline = await t.offline(ctx);
 			const extras = t.extras ? await t.extras(ctx) : undefined;
 			const runs = raw[t.id] as Record<string, LoadResult[]>;
-			const sloRounds = Array.from({ length: rounds }, (_, r) =>
-				capacityUnderSlo(
-					Object.entries(runs)
-						.filter(([k]) => k.startsWith("slo@"))
-						.map(([, v]) => v[r] as LoadResult)
-						.filter(Boolean),
-					sloMs,
-				),
+			const sloRuns = Array.from({ length: rounds }, (_, r) =>
+				Object.entries(runs)
+					.filter(([k]) => k.startsWith("slo@"))
+					.map(([, v]) => v[r] as LoadResult)
+					.filter(Boolean),
 			);
+			const sloRounds = sloRuns.map((r) => capacityUnderSlo(r, sloMs));
+			const sloFailures = sloRuns.flatMap((r, i) => {
+				const why = capacitySearchFailure(r, sloMs);
+				return why ? [`round ${i + 1}: ${why}`] : [];
+			});
 			const sat = toStat(saturation[t.id] ?? []);
 			const coldRuns = cold.runs ?? [cold];
 			const footprintCpu = toStat(
@@ -340,7 +343,7 @@ export async function runBenchmark(
 				cost: vmCostPerMillion(prices, sat.median),
 				...(extras ? { extras } : {}),
 				raw: runs,
-				flags: driverFlags(runs, t.id === "static"),
+				flags: [...driverFlags(runs, t.id === "static"), ...sloFailures],
 			};
 		}
 

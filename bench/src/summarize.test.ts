@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+	capacitySearchFailure,
 	capacityUnderSlo,
 	cpuPer1000,
 	summarizeLatency,
@@ -82,7 +83,19 @@ describe("capacityUnderSlo", () => {
 			run({ achieved_rps: 300, p99_ms: 10 }),
 		];
 		expect(capacityUnderSlo(runs, 50)).toBe(500);
-		expect(capacityUnderSlo(runs, 5)).toBe(0);
+		expect(capacitySearchFailure(runs, 50)).toBeUndefined();
+	});
+
+	it("reports a search where no rate met the objective as failed, with why, not as 0 req/s", () => {
+		const runs = [
+			run({ offered_rps: 900, achieved_rps: 900, p99_ms: 80 }),
+			run({ offered_rps: 300, achieved_rps: 300, p99_ms: 10, dropped: 50 }),
+		];
+		expect(capacityUnderSlo(runs, 50)).toBeNaN();
+		expect(capacitySearchFailure(runs, 50)).toMatch(
+			/failed: .*lowest rate 300 req\/s: p99 10\.0 ms, 4\.8% lost/,
+		);
+		expect(toStat([Number.NaN, 500, 700]).median).toBe(600);
 	});
 });
 

@@ -37,20 +37,39 @@ export function summarizeLatency(runs: readonly LoadResult[]): LatencySummary {
 	};
 }
 
+const withinBudget = (r: LoadResult, sloMs: number) =>
+	r.p99_ms <= sloMs &&
+	(r.errors + r.dropped) / Math.max(1, r.requests + r.dropped) <= 0.01;
+
 /**
  * Capacity at the SLO from one round of the search: the highest achieved rate whose p99 stayed under the
- * objective with at most 1% errors and dropped arrivals; 0 when none did.
+ * objective with at most 1% errors and dropped arrivals. NaN when no rate did: a failed search is not a
+ * capacity of 0 req/s ({@link capacitySearchFailure} says why).
  */
 export function capacityUnderSlo(
 	runs: readonly LoadResult[],
 	sloMs: number,
 ): number {
-	const ok = runs.filter(
-		(r) =>
-			r.p99_ms <= sloMs &&
-			(r.errors + r.dropped) / Math.max(1, r.requests + r.dropped) <= 0.01,
-	);
-	return ok.reduce((best, r) => Math.max(best, r.achieved_rps), 0);
+	const ok = runs.filter((r) => withinBudget(r, sloMs));
+	return ok.length === 0
+		? Number.NaN
+		: ok.reduce((best, r) => Math.max(best, r.achieved_rps), 0);
+}
+
+/** Why a round of the capacity search found no rate within the objective, or undefined if it found one. */
+export function capacitySearchFailure(
+	runs: readonly LoadResult[],
+	sloMs: number,
+): string | undefined {
+	if (runs.some((r) => withinBudget(r, sloMs))) return undefined;
+	const lowest = [...runs].sort(
+		(a, b) => (a.offered_rps ?? 0) - (b.offered_rps ?? 0),
+	)[0];
+	if (!lowest) return "capacity search: no run";
+	const lost =
+		(lowest.errors + lowest.dropped) /
+		Math.max(1, lowest.requests + lowest.dropped);
+	return `capacity search failed: no rate met p99 ≤ ${sloMs} ms with ≤ 1% errors and drops (lowest rate ${Math.round(lowest.offered_rps ?? 0)} req/s: p99 ${lowest.p99_ms.toFixed(1)} ms, ${(lost * 100).toFixed(1)}% lost)`;
 }
 
 /** CPU seconds per 1,000 predictions of a run. */

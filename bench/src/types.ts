@@ -57,6 +57,15 @@ export function fromDeployment(deployment: Deployment): DeployedTarget {
 	};
 }
 
+/**
+ * Whether a target works with the network cut: `true` or `false` when measured, `null` when it could not
+ * be measured here (then `method` says why). "Not measured" is never reported as a measured "no".
+ */
+export interface OfflineResult {
+	works: boolean | null;
+	method: string;
+}
+
 /** Cold start of one fresh deployment, split by phase (ms). */
 export interface ColdStart {
 	total_ms: number;
@@ -88,7 +97,7 @@ export interface BenchTarget {
 	build(ctx: TargetContext): Promise<Artifact[]>;
 	deploy(ctx: TargetContext): Promise<DeployedTarget>;
 	coldStart(ctx: TargetContext): Promise<ColdStart>;
-	offline(ctx: TargetContext): Promise<{ works: boolean; method: string }>;
+	offline(ctx: TargetContext): Promise<OfflineResult>;
 	/** Extra figures only this target has (the executable's records/s on 10,000 records, …). */
 	extras?(ctx: TargetContext): Promise<Record<string, number | string>>;
 }
@@ -152,7 +161,7 @@ export interface TargetResult {
 		artifacts: Artifact[];
 		cpu_s_per_1000: Stat;
 	};
-	offline?: { works: boolean; method: string };
+	offline?: OfflineResult;
 	cost?: { usd_per_million_predictions: number; basis: string };
 	extras?: Record<string, number | string>;
 	/** Ratios against the ceilings measured in the same run. */

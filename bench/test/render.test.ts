@@ -12,6 +12,7 @@ import {
 	toSvg,
 } from "../src/index.ts";
 import { fromK6Summary } from "../src/load/run-k6.ts";
+import { OFFLINE_NOT_MEASURED } from "../src/measure/offline.ts";
 import type { BenchResults } from "../src/types.ts";
 
 const fixture = join(import.meta.dirname, "fixtures", "results.json");
@@ -51,6 +52,27 @@ describe("renderMarkdown (from stored results)", () => {
 		expect(
 			checkClaims(results).find((c) =>
 				c.claim.startsWith("Static deployment is the fastest"),
+			)?.verdict,
+		).toBe("contradicted");
+	});
+
+	it("reports an offline check that could not run as not measured, never as a measured no", async () => {
+		const results = await load();
+		const s = results.targets.static;
+		if (!s) throw new Error("fixture lacks static");
+		s.offline = OFFLINE_NOT_MEASURED;
+		const claim = checkClaims(results).find((c) =>
+			c.claim.startsWith("Static deployment works offline"),
+		);
+		expect(claim?.verdict).toBe("not measured yet");
+		const row = comparisonRows(results).rows.find((r) =>
+			r[0]?.startsWith("works offline"),
+		);
+		expect(row?.[1]).toMatch(/^not measured: .*unshare/);
+		s.offline = { works: false, method: "cut" };
+		expect(
+			checkClaims(results).find((c) =>
+				c.claim.startsWith("Static deployment works offline"),
 			)?.verdict,
 		).toBe("contradicted");
 	});

@@ -1,4 +1,5 @@
 import { spawnSync } from "node:child_process";
+import type { OfflineResult } from "../types.ts";
 
 /** Absolute path of a tool, if installed. */
 export function which(tool: string): string | undefined {
@@ -9,11 +10,11 @@ export function which(tool: string): string | undefined {
 	);
 }
 
-/** What an offline check reports when it cannot cut the network here. */
-export const OFFLINE_NOT_MEASURED = {
-	works: false,
-	method: "not measured: unshare -n is not available",
-} as const;
+/** What an offline check reports when it cannot cut the network here: not a "no", an unknown. */
+export const OFFLINE_NOT_MEASURED: OfflineResult = {
+	works: null,
+	method: "not measured: unshare -n is not available here",
+};
 
 /** `unshare` when it can run a command in a fresh network namespace (no interfaces but a down loopback). */
 export function networkCutter(): string | undefined {
