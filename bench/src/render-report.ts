@@ -1,5 +1,6 @@
 import { checkClaims } from "./claims.ts";
 import { PATTERN_IDS } from "./patterns.ts";
+import { SCENARIOS } from "./scenarios.ts";
 import type { BenchResults, Stat, TargetResult } from "./types.ts";
 
 /** A number with its spread over rounds: `12.3 (11.9–13.0)`. */
@@ -114,6 +115,15 @@ export function comparisonRows(results: BenchResults): {
 			),
 			row("CPU seconds per 1,000 predictions", (t) =>
 				formatStat(t.footprint?.cpu_s_per_1000, 3),
+			),
+			row(
+				`CPU per request at ${SCENARIOS.cpu.rate.toLocaleString("en-US")} req/s (µs, every unit)`,
+				(t) =>
+					t.footprint?.cpu_us_per_request
+						? `${formatStat(t.footprint.cpu_us_per_request, 0)} (+${(t.ratios?.cpu_us_per_request_above_http_ceiling ?? Number.NaN).toFixed(0)} over the HTTP ceiling)`
+						: "in-process: n/a",
+				"—",
+				formatStat(http.cpu_us_per_request, 0),
 			),
 			row("works offline", (t) =>
 				t.offline

@@ -37,6 +37,7 @@ import {
 	capacitySearchFailure,
 	capacityUnderSlo,
 	cpuPer1000,
+	cpuUsPerRequest,
 	summarizeLatency,
 	toStat,
 } from "./summarize.ts";
@@ -122,6 +123,7 @@ export async function runBenchmark(
 	const perTarget =
 		(SCENARIOS.warmup.durationS +
 			SCENARIOS.saturation.durationS +
+			SCENARIOS.cpu.durationS +
 			SCENARIOS.light.durationS +
 			SCENARIOS.load70.durationS +
 			SCENARIOS.slo.durationS * SCENARIOS.slo.rates.length +
@@ -213,6 +215,10 @@ export async function runBenchmark(
 						closedLoop("saturation", SCENARIOS.saturation, scale),
 					);
 					saturation[t.id] = [...(saturation[t.id] ?? []), sat.achieved_rps];
+					if (deployed.endpoint.kind === "http")
+						await run(
+							resolveScenario("cpu", SCENARIOS.cpu, sat.achieved_rps, scale),
+						);
 					if (t !== ceilingHttp) {
 						await run(
 							resolveScenario(
@@ -338,6 +344,9 @@ export async function runBenchmark(
 						t.id === "static"
 							? toStat([Number(extras?.executable_cpu_s_per_1000)])
 							: footprintCpu,
+					...(runs.cpu
+						? { cpu_us_per_request: toStat(runs.cpu.map(cpuUsPerRequest)) }
+						: {}),
 				},
 				offline,
 				cost: vmCostPerMillion(prices, sat.median),
@@ -357,6 +366,9 @@ export async function runBenchmark(
 				p99_ms: toStat(
 					(raw[ceilingHttp.id]?.saturation ?? []).map((r) => r.p99_ms),
 				),
+				cpu_us_per_request: toStat(
+					(raw[ceilingHttp.id]?.cpu ?? []).map(cpuUsPerRequest),
+				),
 			},
 		};
 		for (const t of measured) {
@@ -367,6 +379,13 @@ export async function runBenchmark(
 					satRps / ceilings.http.saturation_rps.median,
 				saturation_vs_inference_ceiling_batch1:
 					satRps / ceilings.inference.batch1.runs_per_s.median,
+				...(r.footprint?.cpu_us_per_request
+					? {
+							cpu_us_per_request_above_http_ceiling:
+								r.footprint.cpu_us_per_request.median -
+								(ceilings.http.cpu_us_per_request?.median ?? Number.NaN),
+						}
+					: {}),
 			};
 		}
 		const stealPct = stealPercent(steal, readCpuCounters());

@@ -15,6 +15,17 @@ export const SCENARIOS = {
 		durationS: 10,
 		payload: "predict-1",
 	},
+	/**
+	 * Open loop at one fixed rate for every HTTP target and the bare HTTP ceiling: CPU per request, the least
+	 * noisy figure on these machines (about ±3% between runs, where throughput spreads ±40%).
+	 */
+	cpu: {
+		executor: "constant-arrival-rate",
+		rate: 2000,
+		durationS: 10,
+		payload: "predict-1",
+		maxVUs: 64,
+	},
 	/** Open loop at a light fixed rate: latency when nothing queues. */
 	light: {
 		executor: "constant-arrival-rate",

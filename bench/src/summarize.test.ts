@@ -3,6 +3,7 @@ import {
 	capacitySearchFailure,
 	capacityUnderSlo,
 	cpuPer1000,
+	cpuUsPerRequest,
 	summarizeLatency,
 	toStat,
 } from "./summarize.ts";
@@ -96,6 +97,20 @@ describe("capacityUnderSlo", () => {
 			/failed: .*lowest rate 300 req\/s: p99 10\.0 ms, 4\.8% lost/,
 		);
 		expect(toStat([Number.NaN, 500, 700]).median).toBe(600);
+	});
+});
+
+describe("cpuUsPerRequest", () => {
+	it("divides the target's CPU by the requests that succeeded, in microseconds", () => {
+		expect(
+			cpuUsPerRequest(run({ target_cpu_s: 0.5, requests: 10_000, errors: 0 })),
+		).toBe(50);
+		expect(
+			cpuUsPerRequest(
+				run({ target_cpu_s: 0.5, requests: 10_000, errors: 5_000 }),
+			),
+		).toBe(100);
+		expect(cpuUsPerRequest(run({ requests: 10, errors: 10 }))).toBeNaN();
 	});
 });
 

@@ -72,6 +72,12 @@ export function capacitySearchFailure(
 	return `capacity search failed: no rate met p99 ≤ ${sloMs} ms with ≤ 1% errors and drops (lowest rate ${Math.round(lowest.offered_rps ?? 0)} req/s: p99 ${lowest.p99_ms.toFixed(1)} ms, ${(lost * 100).toFixed(1)}% lost)`;
 }
 
+/** CPU microseconds of the target per successful request of a run (NaN when none succeeded). */
+export function cpuUsPerRequest(run: LoadResult): number {
+	const ok = run.requests - run.errors;
+	return ok > 0 ? (run.target_cpu_s * 1e6) / ok : Number.NaN;
+}
+
 /** CPU seconds per 1,000 predictions of a run. */
 export function cpuPer1000(run: LoadResult, rowsPerRequest: number): number {
 	const predictions = (run.requests - run.errors) * rowsPerRequest;

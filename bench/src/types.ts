@@ -160,6 +160,8 @@ export interface TargetResult {
 		artifact_bytes: number;
 		artifacts: Artifact[];
 		cpu_s_per_1000: Stat;
+		/** HTTP targets: CPU of every unit per request at the fixed rate of the `cpu` scenario (µs). */
+		cpu_us_per_request?: Stat;
 	};
 	offline?: OfflineResult;
 	cost?: { usd_per_million_predictions: number; basis: string };
@@ -205,7 +207,13 @@ export interface BenchResults {
 			batch1: { runs_per_s: Stat; p50_us: Stat; p99_us: Stat };
 			batch32: { runs_per_s: Stat; rows_per_s: Stat; p50_us: Stat };
 		};
-		http: { saturation_rps: Stat; p50_ms: Stat; p99_ms: Stat };
+		http: {
+			saturation_rps: Stat;
+			p50_ms: Stat;
+			p99_ms: Stat;
+			/** Target CPU per request at the fixed rate of the `cpu` scenario (µs). */
+			cpu_us_per_request?: Stat;
+		};
 	};
 	targets: Record<string, TargetResult>;
 	prices: { date: string; note: string };
