@@ -23,3 +23,28 @@ export function networkCutter(): string | undefined {
 		? unshare
 		: undefined;
 }
+
+/**
+ * The offline check of a networked deployment: a client in its own network namespace (`unshare -n`, the
+ * network cut) calls the service's readiness endpoint. It cannot reach it, which is the measured answer
+ * "does not work offline"; `null` (not measured) where the namespace cannot be made here.
+ */
+export function checkReachableOffline(url: string): OfflineResult {
+	const unshare = networkCutter();
+	if (!unshare) return OFFLINE_NOT_MEASURED;
+	const client = spawnSync(
+		unshare,
+		[
+			"-n",
+			process.execPath,
+			"-e",
+			`fetch(${JSON.stringify(new URL("/v2/health/ready", url).href)}).then(() => process.exit(0), () => process.exit(3))`,
+		],
+		{ encoding: "utf8", timeout: 20_000 },
+	);
+	return {
+		works: client.status === 0,
+		method:
+			"a client in its own network namespace (unshare -n) calls the service: it cannot reach it",
+	};
+}

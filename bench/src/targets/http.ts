@@ -1,10 +1,9 @@
-import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import type { Artifact } from "@mdp/core";
 import { buildServer, folderBytes } from "@mdp/core/build";
 import { type ServeProcess, startServeProcess } from "@mdp/core/http";
 import { startServeDeployment } from "@mdp/core/process";
-import { networkCutter, OFFLINE_NOT_MEASURED } from "../measure/offline.ts";
+import { checkReachableOffline } from "../measure/offline.ts";
 import {
 	type BenchTarget,
 	type ColdStart,
@@ -114,29 +113,9 @@ export function createHttpTarget(options: {
 			return medianColdStart(runs);
 		},
 		async offline(ctx) {
-			const unshare = networkCutter();
-			if (!unshare) return OFFLINE_NOT_MEASURED;
 			const server = await serve(ctx, []);
 			try {
-				// A client with the network gone (its own empty network namespace) cannot reach the service.
-				const client = spawnSync(
-					unshare,
-					[
-						"-n",
-						process.execPath,
-						"-e",
-						`fetch(${JSON.stringify(`${server.url}/v2/health/ready`)}).then(() => process.exit(0), () => process.exit(3))`,
-					],
-					{
-						encoding: "utf8",
-						timeout: 20_000,
-					},
-				);
-				return {
-					works: client.status === 0,
-					method:
-						"a client in its own network namespace (unshare -n) calls the service: it cannot reach it",
-				};
+				return checkReachableOffline(server.url);
 			} finally {
 				await server.stop();
 			}
