@@ -6,6 +6,7 @@ import {
 	fromDeployment,
 	type TargetContext,
 } from "../types.ts";
+import { firstRequestBody } from "./first-request.ts";
 import { medianColdStart } from "./static.ts";
 
 /** Options of {@link createDeploymentTarget}. */
@@ -18,19 +19,6 @@ export interface DeploymentTargetOptions {
 	/** Deploys the pattern with its package's `start()`. */
 	start(ctx: TargetContext): Promise<Deployment>;
 }
-
-const FIRST = {
-	records: [
-		{
-			Island: "Biscoe",
-			"Beak Length (mm)": 47.3,
-			"Beak Depth (mm)": 13.8,
-			"Flipper Length (mm)": 216,
-			"Body Mass (g)": 4725,
-			Sex: "FEMALE",
-		},
-	],
-};
 
 /**
  * A pattern measured through its {@link Deployment}: `start()` deploys it, the harness drives its URL and
@@ -57,7 +45,7 @@ export function createDeploymentTarget(
 					const ready = performance.now() - started;
 					const res = await fetch(new URL("/predict", deployment.url), {
 						method: "POST",
-						body: JSON.stringify(FIRST),
+						body: await firstRequestBody(ctx.bundle),
 						headers: { "content-type": "application/json" },
 					});
 					await res.text();

@@ -10,20 +10,8 @@ import {
 	fromDeployment,
 	type TargetContext,
 } from "../types.ts";
+import { firstRequestBody } from "./first-request.ts";
 import { medianColdStart } from "./static.ts";
-
-const FIRST = {
-	records: [
-		{
-			Island: "Biscoe",
-			"Beak Length (mm)": 47.3,
-			"Beak Depth (mm)": 13.8,
-			"Flipper Length (mm)": 216,
-			"Body Mass (g)": 4725,
-			Sex: "FEMALE",
-		},
-	],
-};
 
 const servers = new Map<string, Promise<Artifact>>();
 
@@ -96,7 +84,7 @@ export function createHttpTarget(options: {
 				const listening = performance.now() - started;
 				const res = await fetch(`${server.url}/predict`, {
 					method: "POST",
-					body: JSON.stringify(FIRST),
+					body: await firstRequestBody(ctx.bundle),
 					headers: { "content-type": "application/json" },
 				});
 				await res.text();
