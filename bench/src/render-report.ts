@@ -1,4 +1,6 @@
+import { advise, TYPICAL_PROFILES } from "./advise.ts";
 import { checkClaims } from "./claims.ts";
+import { readPrices } from "./measure/cost.ts";
 import { PATTERN_IDS } from "./patterns.ts";
 import { SCENARIOS } from "./scenarios.ts";
 import type { BenchResults, Stat, TargetResult } from "./types.ts";
@@ -175,6 +177,26 @@ export function renderMarkdown(results: BenchResults): string {
 		"## The claims, checked",
 		"",
 		...claims.map((c) => `- **${c.claim}**: ${c.verdict}. ${c.evidence}.`),
+		"",
+		"## Advice for three typical workloads",
+		"",
+		"Ranked by `mdp-bench advise` from this run's figures (`pnpm mdp-bench advise --rate 50/s --p99 100ms --from DIR` for your own).",
+		"",
+		...TYPICAL_PROFILES.flatMap(({ name, profile }) => {
+			const ranked = advise(results, profile, { prices: readPrices() });
+			const best = ranked.find((a) => a.fits);
+			return [
+				`- **${name}**: ${best ? `${best.pattern} (about $${best.usdPerMonth.toFixed(2)}/month, p99 ${best.p99Ms.toFixed(2)} ms)` : "no measured pattern fits"}; then ${
+					ranked
+						.filter((a) => a !== best)
+						.map(
+							(a) =>
+								`${a.pattern} ${a.fits ? `$${a.usdPerMonth.toFixed(2)}` : "does not fit"}`,
+						)
+						.join(", ") || "nothing else measured"
+				}.`,
+			];
+		}),
 		"",
 		"## How to read this",
 		"",
