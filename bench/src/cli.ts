@@ -20,13 +20,14 @@ import {
 } from "./index.ts";
 import { readPrices } from "./measure/cost.ts";
 import { PATTERN_IDS } from "./patterns.ts";
+import { SWEEP_SIZES } from "./sweep.ts";
 import type { BenchResults } from "./types.ts";
 
 const USAGE = `mdp-bench: deploys each pattern locally, drives load and compares them
 
 Usage:
   mdp-bench run [--quick] [--patterns ${PATTERN_IDS.join(",")}] [--bundle DIR] [--slo-ms 50] [--out DIR]
-                [--publish]
+                [--publish] [--sweep-model-size 1MB,10MB,50MB,200MB | --sweep-model-size none]
   mdp-bench report --from DIR          re-render report.md and report.html from DIR/results.json
   mdp-bench advise --rate 50/s --p99 100ms [--model-size 200MB] [--offline] [--from DIR]
                                        rank the patterns for a workload from a run's figures
@@ -44,6 +45,7 @@ async function main(argv: string[]): Promise<number> {
 		options: {
 			quick: { type: "boolean" },
 			publish: { type: "boolean" },
+			"sweep-model-size": { type: "string" },
 			patterns: { type: "string" },
 			bundle: { type: "string", default: referenceBundleDir },
 			"slo-ms": { type: "string", default: "50" },
@@ -113,6 +115,7 @@ async function main(argv: string[]): Promise<number> {
 		patterns,
 		bundle: resolve(values.bundle),
 		sloMs,
+		sweepSizes: sweepSizes(values["sweep-model-size"], values.quick ?? false),
 		progress: (m) =>
 			console.error(`[${formatElapsed(Date.now() - started)}] ${m}`),
 	});
@@ -124,6 +127,13 @@ async function main(argv: string[]): Promise<number> {
 		`mdp-bench: wrote ${dir}${values.publish ? ` and ${resolve(values.out, "latest")}` : ""} in ${formatElapsed(Date.now() - started)}`,
 	);
 	return 0;
+}
+
+/** The sweep's model sizes: as given, the default sizes in a full run, none in a quick one or with `none`. */
+function sweepSizes(text: string | undefined, quick: boolean): number[] {
+	if (text === undefined) return quick ? [] : [...SWEEP_SIZES];
+	if (text === "none") return [];
+	return text.split(",").map((s) => parseSize(s.trim()));
 }
 
 /** Package size limits that rule patterns out, from the serverless package's table of provider limits. */

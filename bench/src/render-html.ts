@@ -1,6 +1,8 @@
 import * as vega from "vega";
 import * as vl from "vega-lite";
+import { advise } from "./advise.ts";
 import { checkClaims } from "./claims.ts";
+import { readPrices } from "./measure/cost.ts";
 import { comparisonRows } from "./render-report.ts";
 import type { BenchResults } from "./types.ts";
 
@@ -67,7 +69,34 @@ export function chartData(results: BenchResults) {
 			});
 		}
 	}
-	return { latency, throughput, coldStart, footprint };
+	// Cost per million predictions against the request rate: where the lines cross answers "which is
+	// cheapest for my traffic". Rates from one request a minute to 10,000 req/s.
+	const cost: Row[] = [];
+	const prices = readPrices();
+	for (let exp = -2; exp <= 4; exp += 0.25) {
+		const rate = 10 ** exp;
+		for (const a of advise(
+			results,
+			{ rateRps: rate, p99Ms: Number.POSITIVE_INFINITY },
+			{ prices },
+		)) {
+			const perMillion = (a.usdPerMonth / (rate * 730 * 3600)) * 1e6;
+			if (Number.isFinite(perMillion))
+				cost.push({ target: a.pattern, rate, usd_per_million: perMillion });
+		}
+	}
+	const sweep: Row[] = [];
+	for (const point of results.sweep ?? []) {
+		for (const [id, r] of Object.entries(point.targets)) {
+			if (Number.isFinite(r.cold_start_ms))
+				sweep.push({
+					target: id,
+					model_mb: point.model_bytes / 1e6,
+					cold_start_ms: r.cold_start_ms,
+				});
+		}
+	}
+	return { latency, throughput, coldStart, footprint, cost, sweep };
 }
 
 /** report.html: the tables and claims of report.md plus SVG charts, self-contained (opens offline). */
@@ -136,6 +165,53 @@ export async function renderHtml(results: BenchResults): Promise<string> {
 				},
 			},
 		],
+		[
+			"Cost per million predictions against request rate ($, log-log; the cheapest line wins)",
+			{
+				width,
+				height: 220,
+				data: { values: data.cost },
+				mark: { type: "line" },
+				encoding: {
+					x: {
+						field: "rate",
+						type: "quantitative",
+						title: "requests per second",
+						scale: { type: "log" },
+					},
+					y: {
+						field: "usd_per_million",
+						type: "quantitative",
+						title: "$ per million predictions",
+						scale: { type: "log" },
+					},
+					color: { field: "target" },
+				},
+			},
+		],
+		...(data.sweep.length
+			? ([
+					[
+						"Cold start against model size (ms)",
+						{
+							width,
+							height: 220,
+							data: { values: data.sweep },
+							mark: { type: "line", point: true },
+							encoding: {
+								x: {
+									field: "model_mb",
+									type: "quantitative",
+									title: "model MB",
+									scale: { type: "log" },
+								},
+								y: { field: "cold_start_ms", type: "quantitative" },
+								color: { field: "target" },
+							},
+						},
+					],
+				] as [string, vl.TopLevelSpec][])
+			: []),
 		[
 			"Footprint (MB)",
 			{

@@ -178,6 +178,28 @@ export function renderMarkdown(results: BenchResults): string {
 		"",
 		...claims.map((c) => `- **${c.claim}**: ${c.verdict}. ${c.evidence}.`),
 		"",
+		...(results.sweep?.length
+			? [
+					"## Model-size sweep",
+					"",
+					"Synthetic models with the reference model's features (random weights), built and cold-started by each pattern: cold start to first prediction (median of 3) / what the pattern ships.",
+					"",
+					table(
+						["model", ...Object.keys(results.sweep[0]?.targets ?? {})],
+						results.sweep.map((p) => [
+							`${(p.model_bytes / 1e6).toFixed(0)} MB`,
+							...Object.keys(results.sweep?.[0]?.targets ?? {}).map((id) => {
+								const r = p.targets[id];
+								if (!r) return "n/a";
+								return r.error
+									? `not deployable: ${r.error}`
+									: `${r.cold_start_ms.toFixed(0)} ms / ${mb(r.artifact_bytes)}`;
+							}),
+						]),
+					),
+					"",
+				]
+			: []),
 		"## Advice for three typical workloads",
 		"",
 		"Ranked by `mdp-bench advise` from this run's figures (`pnpm mdp-bench advise --rate 50/s --p99 100ms --from DIR` for your own).",

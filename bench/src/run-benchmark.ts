@@ -41,6 +41,7 @@ import {
 	summarizeLatency,
 	toStat,
 } from "./summarize.ts";
+import { runModelSizeSweep } from "./sweep.ts";
 import type {
 	BenchResults,
 	BenchTarget,
@@ -60,6 +61,8 @@ export interface RunBenchmarkOptions {
 	patterns?: string[];
 	bundle: string;
 	sloMs?: number;
+	/** Model sizes (bytes) of the model-size sweep; none skips it. */
+	sweepSizes?: readonly number[];
 	progress?: (message: string) => void;
 }
 
@@ -397,6 +400,13 @@ export async function runBenchmark(
 					: {}),
 			};
 		}
+		const sweep = options.sweepSizes?.length
+			? await runModelSizeSweep({
+					ctx,
+					patterns: measured.map((t) => t.id),
+					sizes: options.sweepSizes,
+				})
+			: undefined;
 		const stealPct = stealPercent(steal, readCpuCounters());
 		return {
 			schemaVersion: 1,
@@ -423,6 +433,7 @@ export async function runBenchmark(
 			ceilings,
 			targets: results,
 			prices: { date: prices.date, note: prices.note },
+			...(sweep ? { sweep } : {}),
 		};
 	} finally {
 		await cleanupBenchmark();

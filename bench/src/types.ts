@@ -217,4 +217,22 @@ export interface BenchResults {
 	};
 	targets: Record<string, TargetResult>;
 	prices: { date: string; note: string };
+	/** The model-size sweep (`--sweep-model-size`): cold start and footprint as the model grows. */
+	sweep?: SweepPoint[];
+}
+
+/** One model size of the sweep: each target's cold start and footprint with a synthetic model of it. */
+export interface SweepPoint {
+	model_bytes: number;
+	targets: Record<
+		string,
+		{
+			/** Median cold start to first prediction (ms); NaN when it could not be deployed. */
+			cold_start_ms: number;
+			/** What the pattern ships for this model (bytes). */
+			artifact_bytes: number;
+			/** Why it could not be deployed (a provider size limit, for instance). */
+			error?: string;
+		}
+	>;
 }

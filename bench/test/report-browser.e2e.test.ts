@@ -16,7 +16,7 @@ const hasChromium = runsWith(
 const docs = testArtifactsDir();
 
 describe.runIf(hasChromium)("report.html in real Chromium", () => {
-	it("opens offline from a file and shows the table and the four charts", async () => {
+	it("opens offline from a file and shows the table and the five charts", async () => {
 		const dir = await mkdtemp(join(tmpdir(), "mdp-report-view-"));
 		const browser = await chromium.launch({
 			executablePath: CHROMIUM,
@@ -42,7 +42,13 @@ describe.runIf(hasChromium)("report.html in real Chromium", () => {
 			const requests: string[] = [];
 			page.on("request", (r) => requests.push(r.url()));
 			await page.goto(`file://${join(dir, "report.html")}`);
-			expect(await page.locator("figure svg").count()).toBe(4);
+			// Latency, throughput, cold start, cost against rate, footprint (no sweep in the fixture).
+			expect(await page.locator("figure svg").count()).toBe(5);
+			await expect(
+				page
+					.locator("figcaption", { hasText: "Cost per million predictions" })
+					.count(),
+			).resolves.toBe(1);
 			expect(await page.locator("table tr").count()).toBeGreaterThan(10);
 			// Charts have marks, not just axes.
 			expect(
