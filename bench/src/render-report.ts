@@ -157,6 +157,79 @@ function table(header: string[], rows: string[][]): string {
 	].join("\n");
 }
 
+/** The measures the verdict compares patterns on: how to read each, and which way is better. */
+const VERDICT_MEASURES: {
+	name: string;
+	value: (t: TargetResult) => number | undefined;
+	lowerIsBetter: boolean;
+	format: (x: number) => string;
+}[] = [
+	{
+		name: "latency",
+		value: (t) => t.latency?.light.p50_ms.median,
+		lowerIsBetter: true,
+		format: (x) => `${x.toFixed(2)} ms p50 at a light rate`,
+	},
+	{
+		name: "tail under load",
+		value: (t) => t.latency?.load70.p99_ms.median,
+		lowerIsBetter: true,
+		format: (x) => `${x.toFixed(1)} ms p99 at 70% load`,
+	},
+	{
+		name: "throughput",
+		value: (t) => t.throughput?.saturation_rps.median,
+		lowerIsBetter: false,
+		format: (x) => `${Math.round(x).toLocaleString("en-US")} predictions/s`,
+	},
+	{
+		name: "cold start",
+		value: (t) => t.coldStart?.total_ms.median,
+		lowerIsBetter: true,
+		format: (x) => `${x.toFixed(0)} ms to the first prediction`,
+	},
+	{
+		name: "memory",
+		value: (t) => t.footprint?.peak_rss_mb,
+		lowerIsBetter: true,
+		format: (x) => `${x.toFixed(0)} MB peak`,
+	},
+	{
+		name: "cost",
+		value: (t) => t.cost?.usd_per_million_predictions,
+		lowerIsBetter: true,
+		format: (x) => `$${x.toFixed(4)} per million predictions`,
+	},
+];
+
+/** One paragraph per measured pattern: where it is the best and the worst of this run, with the figures. */
+export function verdicts(results: BenchResults): string[] {
+	const measured = PATTERN_IDS.flatMap((id) => {
+		const t = results.targets[id];
+		return t && !t.not_measured ? [[id, t] as const] : [];
+	});
+	if (measured.length < 2) return [];
+	return measured.map(([id, t]) => {
+		const best: string[] = [];
+		const worst: string[] = [];
+		for (const m of VERDICT_MEASURES) {
+			const mine = m.value(t);
+			const all = measured
+				.map(([, o]) => m.value(o))
+				.filter((x): x is number => x !== undefined && Number.isFinite(x));
+			if (mine === undefined || !Number.isFinite(mine) || all.length < 2)
+				continue;
+			const top = m.lowerIsBetter ? Math.min(...all) : Math.max(...all);
+			const bottom = m.lowerIsBetter ? Math.max(...all) : Math.min(...all);
+			if (mine === top) best.push(`${m.name} (${m.format(mine)})`);
+			else if (mine === bottom) worst.push(`${m.name} (${m.format(mine)})`);
+		}
+		const offline =
+			t.offline?.works === true ? " It works with the network cut." : "";
+		return `- **${id}** is ${best.length ? `the best of this run on ${best.join(", ")}` : "never the best of this run"}${worst.length ? `, and the worst on ${worst.join(", ")}` : ""}.${offline}`;
+	});
+}
+
 /** report.md: the comparison table, the claims checked one by one, and how the numbers were taken. Pure. */
 export function renderMarkdown(results: BenchResults): string {
 	const { header, rows } = comparisonRows(results);
@@ -172,6 +245,10 @@ export function renderMarkdown(results: BenchResults): string {
 		`Machine: ${m.cpu}, ${m.cores} cores, ${m.memory_gb} GiB, Linux ${m.kernel}; steal ${m.steal_pct}%${m.high_steal ? " (HIGH: treat the figures with suspicion)" : ""}. Pinning: ${m.pinning}.`,
 		`Driver: ${results.driver.name}; ${results.driver.note}. Node ${results.versions.node}, onnxruntime-node ${results.versions["onnxruntime-node"]}.`,
 		"",
+		...(() => {
+			const v = verdicts(results);
+			return v.length ? ["## Verdict", "", ...v, ""] : [];
+		})(),
 		table(header, rows),
 		"",
 		"## The claims, checked",

@@ -13,7 +13,7 @@ import {
 } from "../src/index.ts";
 import { fromK6Summary } from "../src/load/run-k6.ts";
 import { OFFLINE_NOT_MEASURED } from "../src/measure/offline.ts";
-import type { BenchResults } from "../src/types.ts";
+import type { BenchResults, TargetResult } from "../src/types.ts";
 
 const fixture = join(import.meta.dirname, "fixtures", "results.json");
 const load = async () =>
@@ -41,7 +41,37 @@ describe("renderMarkdown (from stored results)", () => {
 		expect(verdict("Dynamic deployment adds network latency")).toBe(
 			"confirmed",
 		);
-		expect(verdict("Containers start fast")).toBe("not measured yet");
+		expect(verdict("Containers start almost instantly")).toBe(
+			"not measured yet",
+		);
+		expect(verdict("Virtualisation adds overhead")).toBe("not measurable here");
+	});
+
+	it("checks the container and serverless claims against their figures", async () => {
+		const results = await load();
+		const http = results.targets.http as TargetResult;
+		const stat = (x: number) => ({ median: x, min: x, max: x, rounds: [x] });
+		const withCold = (pattern: string, ms: number): TargetResult => ({
+			...http,
+			pattern,
+			coldStart: { total_ms: stat(ms), phases: {}, runs: 1 },
+		});
+		const verdict = (text: string) =>
+			checkClaims(results).find((c) => c.claim.startsWith(text));
+		results.targets.container = withCold("container", 600);
+		expect(verdict("Containers start almost instantly")?.verdict).toBe(
+			"confirmed",
+		);
+		results.targets.container = withCold("container", 1500);
+		expect(verdict("Containers start almost instantly")).toMatchObject({
+			verdict: "contradicted",
+			evidence: expect.stringMatching(/1500 ms/),
+		});
+		results.targets.serverless = withCold("serverless", 300);
+		// The fixture's warm p50 is about 1 ms: 300 ms is a cold start.
+		expect(verdict("Serverless has cold starts")?.verdict).toBe("confirmed");
+		results.targets.serverless = withCold("serverless", 2);
+		expect(verdict("Serverless has cold starts")?.verdict).toBe("contradicted");
 	});
 
 	it("contradicts 'static is the fastest' when the numbers say so", async () => {
