@@ -10,6 +10,7 @@ const root = join(import.meta.dirname, "..");
 const packageDirs = [
 	...readdirSync(join(root, "packages")).map((d) => join(root, "packages", d)),
 	join(root, "bench"),
+	...readdirSync(join(root, "tests")).map((d) => join(root, "tests", d)),
 ];
 const reports = packageDirs.map((d) => join(d, ".test-results", "vitest.json"));
 for (const report of reports) rmSync(report, { force: true });

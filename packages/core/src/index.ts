@@ -75,7 +75,8 @@ export type {
 	ModelHostOptions,
 } from "./model-host.ts";
 
-// ---- Command-line edge ----
+// ---- Command-line edge, and files of the package itself ----
+export { moduleFile } from "./module-file.ts";
 export { runCli } from "./run-cli.ts";
 
 // ---- What deployment packages produce and return ----

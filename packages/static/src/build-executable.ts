@@ -10,11 +10,9 @@ import {
 	stat,
 	writeFile,
 } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { type Artifact, CoreError, loadBundle } from "@mdp/core";
+import { type Artifact, CoreError, loadBundle, moduleFile } from "@mdp/core";
 import { locateOnnxRuntime } from "@mdp/core/build";
 import { build as esbuild, type Plugin } from "esbuild";
 import {
@@ -38,7 +36,7 @@ export interface BuildExecutableOptions {
 
 /** The fuse Node's SEA support looks for (Node 20+). */
 const SEA_FUSE = "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2";
-const MAIN = fileURLToPath(new URL("./runtime/sea-main.ts", import.meta.url));
+const MAIN = moduleFile(import.meta.url, "./runtime/sea-main");
 
 /** Replaces onnxruntime-node's computed `require` of its `.node` file with the binding the entry loaded. */
 const nativeBindingPlugin: Plugin = {

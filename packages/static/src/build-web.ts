@@ -1,8 +1,7 @@
 import { copyFile, mkdir, readdir, stat, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { type Artifact, loadBundle } from "@mdp/core";
+import { type Artifact, loadBundle, moduleFile } from "@mdp/core";
 import { build as esbuild } from "esbuild";
 import { toPageHtml } from "./web/page.ts";
 import { writeAtomically } from "./write-atomically.ts";
@@ -18,7 +17,7 @@ export interface BuildWebPageOptions {
 	onProgress?: (step: string) => void;
 }
 
-const APP = fileURLToPath(new URL("./web/app.ts", import.meta.url));
+const APP = moduleFile(import.meta.url, "./web/app");
 /** The single-threaded SIMD build of onnxruntime-web; the page sets `numThreads = 1`. */
 const WASM = "ort-wasm-simd-threaded.wasm";
 

@@ -8,9 +8,9 @@ import {
 	writeFile,
 } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import type { Artifact } from "../artifact.ts";
+import { moduleFile } from "../module-file.ts";
 import {
 	installOnnxRuntime,
 	locateOnnxRuntime,
@@ -40,9 +40,7 @@ export interface BuildServerOptions {
 	minify?: boolean;
 }
 
-const SERVE_MAIN = fileURLToPath(
-	new URL("../cli-mdp-serve.ts", import.meta.url),
-);
+const SERVE_MAIN = moduleFile(import.meta.url, "../cli-mdp-serve");
 
 /**
  * Builds the deployable server: one ES module bundled by esbuild from `entry` (the serving runtime by
