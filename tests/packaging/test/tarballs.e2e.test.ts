@@ -109,7 +109,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-	if (figures.length) console.log(figures.join("\n"));
+	if (figures.length) process.stderr.write(`${figures.join("\n")}\n`);
 	if (work) await rm(work, { recursive: true, force: true });
 });
 
