@@ -112,3 +112,33 @@ describe("createBatchingPredictor", () => {
 		expect(batches).toEqual([{ rows: 2, requests: 2 }]);
 	});
 });
+
+describe("a model result of the wrong shape (issue 14, defect 6)", () => {
+	it("is refused for every request of the batch, never split misaligned", async () => {
+		const { manifest } = bundle;
+		let runs = 0;
+		const predictor = createBatchingPredictor({
+			manifest,
+			// One value too few for the rows it was given: the rows would shift if it were split.
+			model: {
+				async run(batch) {
+					runs++;
+					return new Float32Array(batch.rows * 3 - 1).fill(0.25);
+				},
+				async close() {},
+			},
+			maxBatchRows: 64,
+			maxDelayMs: 20,
+		});
+		const results = await Promise.allSettled(
+			golden.slice(0, 5).map((g) => predictor.predict([g.record, g.record])),
+		);
+		expect(runs).toBe(1);
+		expect(results.map((r) => r.status)).toEqual(results.map(() => "rejected"));
+		expect((results[0] as PromiseRejectedResult).reason).toMatchObject({
+			code: "INFERENCE_FAILED",
+			message: "the model returned 29 values for 10 rows × 3 labels",
+		});
+		await predictor.close();
+	});
+});

@@ -1,5 +1,5 @@
 import type { BundleManifest } from "./bundle-manifest.ts";
-import { toCoreError } from "./errors.ts";
+import { CoreError, toCoreError } from "./errors.ts";
 import {
 	createFeatureExtractor,
 	type FeatureBatch,
@@ -98,6 +98,16 @@ export function createBatchingPredictor(
 			(output) => {
 				const inferenceMs = performance.now() - started;
 				const k = labels.length;
+				if (output.length !== rows * k) {
+					// Never split a result of the wrong shape: rows would come back misaligned.
+					const failure = new CoreError(
+						"INFERENCE_FAILED",
+						`the model returned ${output.length} values for ${rows} rows × ${k} labels`,
+					);
+					for (const p of batch) p.reject(failure);
+					done(rows, batch.length);
+					return;
+				}
 				let offset = 0;
 				for (const p of batch) {
 					const n = p.batch.rows;

@@ -15,7 +15,7 @@ if (argv.includes("--help") || argv.includes("-h")) {
 		`mdp-serve ${SERVE_USAGE}\n--bundle defaults to $MDP_BUNDLE, else ./model beside this file.`,
 	);
 } else {
-	runCli("mdp-serve", () => {
+	runCli("mdp-serve", async () => {
 		const beside = fileURLToPath(new URL("./model", import.meta.url));
 		const bundle = process.env.MDP_BUNDLE ?? beside;
 		if (

@@ -42,12 +42,18 @@ export async function serve(options: ServeCommandOptions): Promise<number> {
 	const app = createApp({
 		host,
 		limits: options.limits,
+		// The admin routes (drain, resume) are on with a token; the repository routes also need the root.
+		adminToken: options.adminToken,
 		repository:
 			options.modelRoot && options.adminToken
 				? { root: options.modelRoot, adminToken: options.adminToken }
 				: undefined,
 		onUnexpectedError: (error) =>
 			console.error("mdp-core serve: unexpected error:", error),
+		onClientAbort: ({ method, path }) =>
+			console.error(
+				`mdp-core serve: client aborted ${method} ${path.slice(0, 200)} mid-body`,
+			),
 	});
 	const server = await startServer(app, {
 		port: options.port,
@@ -74,6 +80,7 @@ export async function serve(options: ServeCommandOptions): Promise<number> {
 	);
 
 	await server.close();
+	app.close();
 	await host.close();
 	console.error("mdp-core serve: stopped");
 	return 0;

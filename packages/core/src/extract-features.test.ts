@@ -211,3 +211,63 @@ describe("createFeatureExtractor", () => {
 		]);
 	});
 });
+
+describe("float32 precision (issue 14, defect 3)", () => {
+	it("refuses a finite double that is not finite in float32, naming the field", () => {
+		for (const size of [1e41, -1e39, 3.5e38, Number.MAX_VALUE]) {
+			expect(issuesOf([good, { ...good, size }]), String(size)).toMatchObject([
+				{
+					record: 1,
+					field: "size",
+					got: expect.stringMatching(/not finite in float32/),
+				},
+			]);
+		}
+	});
+
+	it("refuses a value whose standardised form overflows float32", () => {
+		// weight: (x − 1) / 4, finite for 1e38 but not for 3.4e38 once the std divides a float32 max away.
+		const tiny: FeatureSpec = {
+			name: "tiny",
+			kind: "numeric",
+			mean: 0,
+			std: 1e-10,
+			missing: { strategy: "error" },
+			naValues: [],
+			stats,
+		};
+		expect(() => extractFeatures([{ tiny: 1e30 }], [tiny])).toThrow(
+			/record 0, field "tiny": expected a finite number, got number 1e\+30, which is not finite in float32/,
+		);
+		const batch = extractFeatures([{ tiny: 1e20 }], [tiny]);
+		expect(batch.data[0]).toBeCloseTo(1e30, -25);
+	});
+
+	it("keeps the largest float32 values that stay finite", () => {
+		const batch = extractFeatures([{ ...good, size: 3e38 }], features);
+		expect(Number.isFinite(batch.data[0])).toBe(true);
+	});
+});
+
+describe("drift counters (issue 14, data outside the training range)", () => {
+	it("count out-of-range numbers, imputed missing values and unseen categories per feature, once per record", () => {
+		const extractor = createFeatureExtractor(features);
+		// size: training range 0..10 (stats above); weight likewise.
+		extractor.extract([
+			good,
+			{ ...good, size: 11 },
+			{ ...good, size: -1, weight: 10.5 },
+			{ ...good, size: null, colour: "." },
+		]);
+		expect(() =>
+			extractor.extract([{ ...good, colour: "green", size: 12 }]),
+		).toThrow(/unknown category/);
+		extractor.check({ ...good, size: 99 }); // a check is not traffic
+		expect(extractor.drift).toEqual({
+			features: ["size", "weight", "colour", "shape", "kind"],
+			outOfRange: [3, 1, 0, 0, 0],
+			imputed: [1, 0, 1, 0, 0],
+			unseen: [0, 0, 1, 0, 0],
+		});
+	});
+});

@@ -12,10 +12,27 @@ export interface FeatureBatch {
 	columns: number;
 }
 
+/**
+ * What the values an extractor received say about drift from the training data, per feature (in spec
+ * order), counted since the extractor was created: the live half of training/serving skew.
+ */
+export interface FeatureDrift {
+	/** Feature names, in spec order. */
+	readonly features: readonly string[];
+	/** Numeric values outside the training range (`stats.min`…`stats.max`). */
+	readonly outOfRange: readonly number[];
+	/** Missing values that took the declared default. */
+	readonly imputed: readonly number[];
+	/** Strings that are not a known category (refused). */
+	readonly unseen: readonly number[];
+}
+
 /** Turns records into a {@link FeatureBatch} for one feature spec; compiled once, used per request. */
 export interface FeatureExtractor {
 	/** Column names in model-input order (`Island=Biscoe` for one-hot columns). */
 	readonly columns: readonly string[];
+	/** Drift counters of the records extracted so far (`check` does not count). */
+	readonly drift: FeatureDrift;
 	/** Problems of one record, empty when it can be extracted. */
 	check(record: unknown, index?: number): FieldIssue[];
 	/** Extracts every record, or throws `CoreError("INVALID_INPUT")` listing every problem of every record. */
@@ -30,6 +47,9 @@ const INVALID = 2;
 
 interface CompiledFeature {
 	name: string;
+	categorical: boolean;
+	/** Whether a written value lies outside the training range (numeric features). */
+	outOfRange?: (value: number) => boolean;
 	width: number;
 	expected: string;
 	/** Writes the encoded value at `data[at…]` when it can; tells missing from invalid when it cannot. */
@@ -55,6 +75,12 @@ export function createFeatureExtractor(
 		f.kind === "numeric" ? [f.name] : f.categories.map((c) => `${f.name}=${c}`),
 	);
 	const width = columns.length;
+	const drift = {
+		features: features.map((f) => f.name),
+		outOfRange: features.map(() => 0),
+		imputed: features.map(() => 0),
+		unseen: features.map(() => 0),
+	};
 
 	/** Writes one record at `data[offset…]`; collects issues only when asked (the slow path). */
 	function writeRecord(
@@ -82,12 +108,26 @@ export function createFeatureExtractor(
 		const fields = record as Record<string, unknown>;
 		let ok = true;
 		let at = offset;
-		for (const feature of compiled) {
+		// Drift is counted on the first pass only (the issue-collecting pass repeats a failed record).
+		const count = issues === undefined;
+		for (let f = 0; f < compiled.length; f++) {
+			const feature = compiled[f] as CompiledFeature;
 			const value = fields[feature.name];
 			const encoded = feature.encode(value, data, at);
-			if (encoded === MISSING && feature.writeMissing)
+			if (encoded === WRITTEN) {
+				if (count && feature.outOfRange?.(value as number))
+					(drift.outOfRange[f] as number)++;
+			} else if (encoded === MISSING && feature.writeMissing) {
 				feature.writeMissing(data, at);
-			else if (encoded !== WRITTEN) {
+				if (count) (drift.imputed[f] as number)++;
+			} else {
+				if (
+					count &&
+					feature.categorical &&
+					encoded === INVALID &&
+					typeof value === "string"
+				)
+					(drift.unseen[f] as number)++;
 				ok = false;
 				issues?.push(
 					encoded === MISSING
@@ -112,6 +152,7 @@ export function createFeatureExtractor(
 
 	return {
 		columns,
+		drift,
 		check(record, index = 0) {
 			const issues: FieldIssue[] = [];
 			writeRecord(record, index, new Float32Array(width), 0, issues);
@@ -162,14 +203,22 @@ function isMissing(value: unknown, naValues: ReadonlySet<string>): boolean {
 function compileNumeric(feature: NumericFeatureSpec): CompiledFeature {
 	const { mean, std, missing } = feature;
 	const naValues = new Set(feature.naValues);
+	const { min, max } = feature.stats;
 	return {
 		name: feature.name,
 		width: 1,
+		categorical: false,
 		expected: "a finite number",
+		outOfRange: (value) => value < min || value > max,
 		encode(value, data, at) {
-			if (typeof value === "number" && Number.isFinite(value)) {
+			if (typeof value === "number") {
+				// The model computes in float32: a double such as 1e41 is finite here but Infinity there, and
+				// NaN once standardised. The value and its standardised form must both be finite float32s.
 				data[at] = (value - mean) / std;
-				return WRITTEN;
+				if (Number.isFinite(data[at]) && Number.isFinite(Math.fround(value)))
+					return WRITTEN;
+				data[at] = 0;
+				return INVALID;
 			}
 			return isMissing(value, naValues) ? MISSING : INVALID;
 		},
@@ -179,7 +228,10 @@ function compileNumeric(feature: NumericFeatureSpec): CompiledFeature {
 						data[at] = (missing.value - mean) / std;
 					}
 				: undefined,
-		describeInvalid: describe,
+		describeInvalid: (value) =>
+			typeof value === "number" && Number.isFinite(value)
+				? `number ${value}, which is not finite in float32 (the model's precision, ±3.4e38)`
+				: describe(value),
 	};
 }
 
@@ -200,6 +252,7 @@ function compileCategorical(feature: CategoricalFeatureSpec): CompiledFeature {
 	return {
 		name: feature.name,
 		width: feature.categories.length,
+		categorical: true,
 		expected: `one of ${feature.categories.map((c) => JSON.stringify(c)).join(", ")}`,
 		encode(value, data, at) {
 			// Known categories first: on the hot path a valid string costs one Map lookup.

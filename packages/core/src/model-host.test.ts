@@ -1,10 +1,13 @@
-import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { readGoldenSet } from "./golden.ts";
+import { loadBundle } from "./load-bundle.ts";
 import { ModelHost } from "./model-host.ts";
 import { referenceBundleDir } from "./reference-bundle.ts";
+import { synthesizeBundle } from "./training/index.ts";
+import { writeBundle } from "./write-bundle.ts";
 
 let dir: string;
 let host: ModelHost;
@@ -17,13 +20,14 @@ afterEach(async () => {
 	await rm(dir, { recursive: true, force: true });
 });
 
-/** A copy of the reference bundle under another version. */
-async function version(v: string): Promise<string> {
+/** A copy of the reference bundle under another version, written whole (manifest, model, digest). */
+async function version(v: string, from = referenceBundleDir): Promise<string> {
 	const out = join(dir, v);
-	await cp(referenceBundleDir, out, { recursive: true });
-	const path = join(out, "mdp.json");
-	const manifest = JSON.parse(await readFile(path, "utf8"));
-	await writeFile(path, JSON.stringify({ ...manifest, version: v }));
+	const { manifest, modelBytes } = await loadBundle(from);
+	await writeBundle(out, {
+		manifest: { ...manifest, name: "penguins", version: v },
+		modelBytes,
+	});
 	return out;
 }
 
@@ -102,10 +106,17 @@ describe("ModelHost", () => {
 	});
 
 	it("serialises concurrent loads of one model: the last one wins", async () => {
-		const [a, b] = await Promise.all([
-			host.load(await version("1.0.0")),
-			host.load(await version("2.0.0")),
-		]);
+		// The first load is of a 20 MB model, far slower to load than the second: without serialisation
+		// the second would finish first and the first would then replace it.
+		const big = join(dir, "big");
+		await synthesizeBundle({
+			out: big,
+			sizeBytes: 20e6,
+			from: referenceBundleDir,
+		});
+		const slow = await version("1.0.0", big);
+		const fast = await version("2.0.0");
+		const [a, b] = await Promise.all([host.load(slow), host.load(fast)]);
 		expect([a.version, b.version]).toEqual(["1.0.0", "2.0.0"]);
 		expect(host.list().map((m) => m.version)).toEqual(["2.0.0"]);
 		const golden = await readGoldenSet(
@@ -115,4 +126,44 @@ describe("ModelHost", () => {
 			golden[0]?.expected,
 		]);
 	});
+});
+
+describe("a hot-loaded manifest that does not match its model (issue 14, defect 6)", () => {
+	it.each([
+		[
+			"a label added",
+			(labels: string[]) => [...labels, "Emperor"],
+			/gives 3 values per row but mdp.json lists 4 labels/,
+		],
+		[
+			"a label removed",
+			(labels: string[]) => labels.slice(0, 2),
+			/gives 3 values per row but mdp.json lists 2 labels/,
+		],
+	])(
+		"with %s is refused and the old version keeps serving",
+		async (_name, edit, message) => {
+			const v1 = await host.load(await version("1.0.0"));
+			// Written whole (its digest matches): only the warm-up can see the labels do not fit the model.
+			const bad = join(dir, "bad-labels");
+			const { manifest, modelBytes } = await loadBundle(referenceBundleDir);
+			await writeBundle(bad, {
+				manifest: {
+					...manifest,
+					version: "2.0.0",
+					target: { ...manifest.target, labels: edit(manifest.target.labels) },
+				},
+				modelBytes,
+			});
+			await expect(host.load(bad)).rejects.toMatchObject({
+				code: "MODEL_LOAD_FAILED",
+				message: expect.stringMatching(message),
+			});
+			expect(host.resolve("penguins")).toBe(v1);
+			const [p] = await host.use(v1, (predictor) =>
+				predictor.predict([record]),
+			);
+			expect(p?.label).toBe("Gentoo");
+		},
+	);
 });

@@ -9,6 +9,7 @@ import {
 	type ModelBundle,
 	readManifestName,
 } from "./load-bundle.ts";
+import type { Model } from "./load-onnx-model.ts";
 import { loadBundleModel } from "./load-predictor.ts";
 import { createPredictor, type Predictor } from "./predictor.ts";
 
@@ -46,6 +47,36 @@ export interface LoadModelOptions {
 	keepOtherVersions?: boolean;
 }
 
+/**
+ * Checks that the model agrees with its manifest before it serves: it takes the features' width of input
+ * and gives one probability per label, for more than one row. A manifest whose labels were added or
+ * removed would otherwise fail every request, or misalign batched rows. Closes the model when it does not.
+ */
+async function checkModelShape(
+	model: Model,
+	manifest: BundleManifest,
+	dir: string,
+): Promise<void> {
+	const columns = manifest.model.input.columns;
+	const labels = manifest.target.labels.length;
+	const rows = 2;
+	let problem: string | undefined;
+	try {
+		const output = await model.run({
+			data: new Float32Array(rows * columns),
+			rows,
+			columns,
+		});
+		if (output.length !== rows * labels)
+			problem = `the model gives ${output.length / rows} values per row but mdp.json lists ${labels} labels`;
+	} catch (error) {
+		problem = `the model does not take ${columns} input columns (the features' width in mdp.json): ${(error as Error).message}`;
+	}
+	if (problem === undefined) return;
+	await model.close();
+	throw new CoreError("MODEL_LOAD_FAILED", `${dir}: ${problem}`);
+}
+
 interface Entry {
 	model: HostedModel;
 	inFlight: number;
@@ -62,7 +93,8 @@ export class ModelHost {
 	readonly #options: ModelHostOptions;
 	/** name → version → entry, versions in load order (the last is the default). */
 	readonly #models = new Map<string, Map<string, Entry>>();
-	readonly #loading = new Map<string, Promise<unknown>>();
+	/** The tail of the load queue (see {@link ModelHost.load}). */
+	#loads: Promise<unknown> = Promise.resolve();
 	readonly #lastError = new Map<string, string>();
 	readonly #listeners = new Set<ModelHostListener>();
 
@@ -81,6 +113,17 @@ export class ModelHost {
 		dir: string,
 		options: LoadModelOptions = {},
 	): Promise<HostedModel> {
+		// Loads run one after the other in the order they were asked for, so two swaps never interleave and
+		// the last one asked for wins. The place in line is taken before anything is read: reading a large
+		// bundle takes longer than a small one, and must not let a later load overtake an earlier one.
+		const task = this.#loads
+			.catch(() => {})
+			.then(() => this.#loadNow(dir, options));
+		this.#loads = task;
+		return task;
+	}
+
+	async #loadNow(dir: string, options: LoadModelOptions): Promise<HostedModel> {
 		const started = performance.now();
 		let bundle: ModelBundle;
 		try {
@@ -90,21 +133,11 @@ export class ModelHost {
 			if (name) this.#lastError.set(name, (error as Error).message);
 			throw error;
 		}
-		const { manifest } = bundle;
-		// Loads of one model name run one after the other, so two swaps never interleave.
-		const previous = this.#loading.get(manifest.name) ?? Promise.resolve();
-		const task = previous
-			.catch(() => {})
-			.then(() => this.#swapIn(dir, bundle, started, options));
-		this.#loading.set(manifest.name, task);
 		try {
-			return await task;
+			return await this.#swapIn(dir, bundle, started, options);
 		} catch (error) {
-			this.#lastError.set(manifest.name, (error as Error).message);
+			this.#lastError.set(bundle.manifest.name, (error as Error).message);
 			throw error;
-		} finally {
-			if (this.#loading.get(manifest.name) === task)
-				this.#loading.delete(manifest.name);
 		}
 	}
 
@@ -118,6 +151,7 @@ export class ModelHost {
 		const model = await loadBundleModel(bundle, {
 			intraOpNumThreads: this.#options.intraOpNumThreads,
 		});
+		await checkModelShape(model, manifest, dir);
 		const { batching } = this.#options;
 		let hosted: HostedModel | undefined;
 		const predictor = batching

@@ -135,3 +135,28 @@ describe("toPredictions", () => {
 		).toThrow(CoreError);
 	});
 });
+
+describe("non-finite probabilities (issue 14, defect 3)", () => {
+	it("are never returned: a 400-class error names the record", () => {
+		expect(() =>
+			toPredictions(
+				new Float32Array([0.2, 0.3, 0.5, Number.NaN, 0.5, 0.5]),
+				2,
+				["a", "b", "c"],
+			),
+		).toThrow(
+			expect.objectContaining({
+				code: "INVALID_INPUT",
+				message: expect.stringMatching(
+					/^record 1: the model gave no finite probabilities/,
+				),
+			}),
+		);
+		expect(() =>
+			toPredictions(new Float32Array([Number.POSITIVE_INFINITY, 0]), 1, [
+				"a",
+				"b",
+			]),
+		).toThrow(/record 0/);
+	});
+});

@@ -99,6 +99,13 @@ export function toPredictions(
 		let best = 0;
 		for (let j = 0; j < k; j++) {
 			const p = output[r * k + j] as number;
+			// The last line against a silent wrong answer: never a non-finite probability.
+			if (!Number.isFinite(p)) {
+				throw new CoreError(
+					"INVALID_INPUT",
+					`record ${r}: the model gave no finite probabilities for it (feature values far outside what it was trained on?)`,
+				);
+			}
 			probabilities[labels[j] as string] = p;
 			if (p > (output[r * k + best] as number)) best = j;
 		}

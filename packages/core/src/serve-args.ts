@@ -64,7 +64,8 @@ export function parseServeArgs(
 			requestTimeoutMs: optionalInteger(values["timeout-ms"], "--timeout-ms"),
 		},
 		modelRoot: values["model-root"],
-		adminToken: process.env.MDP_ADMIN_TOKEN,
+		// An empty token leaves the admin routes off.
+		adminToken: process.env.MDP_ADMIN_TOKEN || undefined,
 		bare: values.bare,
 	};
 }

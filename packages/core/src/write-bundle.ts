@@ -2,7 +2,7 @@ import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { BundleManifest, BundleManifestInput } from "./bundle-manifest.ts";
 import { parseBundleManifest } from "./bundle-manifest.ts";
-import { sha256Hex } from "./load-bundle.ts";
+import { BUNDLE_DIGEST_FILE, bundleDigest, sha256Hex } from "./load-bundle.ts";
 
 /** What {@link writeBundle} writes. */
 export interface WriteBundleInput {
@@ -17,7 +17,8 @@ export interface WriteBundleInput {
 
 /**
  * Writes a bundle folder atomically: everything goes to a sibling temp folder that is renamed into place,
- * so a failed write never leaves a partial bundle and an existing bundle is replaced whole.
+ * so a failed write never leaves a partial bundle and an existing bundle is replaced whole. Besides
+ * `mdp.json` and `model.onnx` it writes `bundle.sha256`, one digest over both, which `loadBundle` checks.
  * Output is deterministic: the same input gives byte-identical files.
  */
 export async function writeBundle(
@@ -36,10 +37,16 @@ export async function writeBundle(
 	let movedAside = false;
 	try {
 		await mkdir(staging);
-		await writeFile(join(staging, "model.onnx"), input.modelBytes);
-		await writeFile(
-			join(staging, "mdp.json"),
+		const manifestBytes = Buffer.from(
 			`${JSON.stringify(manifest, null, 2)}\n`,
+			"utf8",
+		);
+		await writeFile(join(staging, "model.onnx"), input.modelBytes);
+		await writeFile(join(staging, "mdp.json"), manifestBytes);
+		// One digest over manifest and model: an edit to either after this point is refused on load.
+		await writeFile(
+			join(staging, BUNDLE_DIGEST_FILE),
+			`${bundleDigest(manifestBytes, input.modelBytes)}\n`,
 		);
 		for (const [name, contents] of Object.entries(input.extraFiles ?? {})) {
 			await writeFile(join(staging, name), contents);

@@ -81,6 +81,8 @@ describe("buildServer", () => {
 					!f.startsWith("node_modules/onnxruntime-") && !f.startsWith("model/"),
 			),
 		).toEqual(["mdp-serve.mjs", "package.json"]);
+		// The serving runtime only: no training code, zod/mini rather than zod's classic API.
+		expect(artifact.parts?.["mdp-serve.mjs"]).toBeLessThanOrEqual(600 * 1024);
 		const pkg = JSON.parse(await readFile(join(out, "package.json"), "utf8"));
 		expect(Object.keys(pkg.dependencies)).toEqual(["onnxruntime-node"]);
 		const source = await readFile(join(out, "mdp-serve.mjs"), "utf8");

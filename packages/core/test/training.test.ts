@@ -24,7 +24,7 @@ beforeAll(async () => {
 });
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
-const files = ["golden.jsonl", "mdp.json", "model.onnx"];
+const files = ["bundle.sha256", "golden.jsonl", "mdp.json", "model.onnx"];
 
 describe("trainPenguins", () => {
 	it("is deterministic: two runs write byte-identical bundles, identical to the committed one", async () => {

@@ -1,20 +1,13 @@
 import { readFileSync } from "node:fs";
-import {
-	cp,
-	mkdir,
-	mkdtemp,
-	readFile,
-	rm,
-	symlink,
-	writeFile,
-} from "node:fs/promises";
+import { cp, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { compareToGolden, type GoldenCase, readGoldenSet } from "../golden.ts";
-import { parseManifestText } from "../load-bundle.ts";
+import { loadBundle, parseManifestText } from "../load-bundle.ts";
 import { ModelHost } from "../model-host.ts";
 import { referenceBundleDir } from "../reference-bundle.ts";
+import { writeBundle } from "../write-bundle.ts";
 import { type CreateAppOptions, createApp } from "./create-app.ts";
 import { toInferRequest } from "./oip.ts";
 
@@ -474,20 +467,33 @@ describe("metrics and OpenAPI", () => {
 		expect(text).not.toMatch(/quantile=/);
 	});
 
-	it("documents every route with the schemas that validate requests", async () => {
+	it("documents every registered route, and only those, with the schemas that validate requests", async () => {
 		const { app } = await setup();
 		const doc = await (await app.request("/openapi.json")).json().then(loose);
 		expect(doc.openapi).toBe("3.1.0");
-		for (const path of [
-			"/v2",
-			"/v2/health/ready",
-			"/v2/models/{name}/infer",
-			"/v2/models/{name}/versions/{version}/infer",
-			"/predict",
-			"/v2/repository/models/{name}/load",
-			"/metrics",
-		]) {
-			expect(doc.paths, path).toHaveProperty([path]);
+		// What the app really serves (middleware is registered as ALL), in OpenAPI's path form.
+		const served = app.routes
+			.filter((r) => r.method !== "ALL")
+			.map(
+				(r) => `${r.method.toLowerCase()} ${r.path.replace(/:(\w+)/g, "{$1}")}`,
+			);
+		const documented = Object.entries(
+			doc.paths as Record<string, Record<string, unknown>>,
+		).flatMap(([path, methods]) =>
+			Object.keys(methods).map((method) => `${method} ${path}`),
+		);
+		expect(served.length).toBeGreaterThanOrEqual(17);
+		expect(new Set(documented)).toEqual(new Set(served));
+		expect(documented).toHaveLength(new Set(documented).size);
+		for (const route of served) {
+			const [method, path] = route.split(" ") as [string, string];
+			const entry = doc.paths[path][method];
+			expect(entry.summary, route).toMatch(/\w/);
+			expect(Object.keys(entry.responses), route).toContain("200");
+			if (path.includes("{name}"))
+				expect(entry.parameters, route).toContainEqual(
+					expect.objectContaining({ name: "name", in: "path" }),
+				);
 		}
 		expect(
 			doc.paths["/predict"].post.requestBody.content["application/json"].schema,
@@ -500,6 +506,33 @@ describe("metrics and OpenAPI", () => {
 		expect(doc.paths["/v2/models/{name}/infer"].post.responses).toHaveProperty(
 			"413",
 		);
+		expect(doc.paths["/v2/admin/drain"].post.security).toEqual([
+			{ adminToken: [] },
+		]);
+	});
+
+	it("close() detaches the app from its host: a closed app no longer counts batches", async () => {
+		const { app, host, close } = await setup({
+			batching: { maxBatchRows: 16 },
+		});
+		const second = createApp({ host });
+		const batches = async (a: typeof app) =>
+			Number(
+				/mdp_batch_rows_count\{model="penguins"\} (\d+)/.exec(
+					await (await a.request("/metrics")).text(),
+				)?.[1] ?? 0,
+			);
+		await app.request("/predict", post({ records: [golden[0]?.record] }));
+		expect(await batches(app)).toBe(1);
+		expect(await batches(second.app)).toBe(1);
+		close();
+		await second.app.request(
+			"/predict",
+			post({ records: [golden[1]?.record] }),
+		);
+		expect(await batches(second.app)).toBe(2);
+		expect(await batches(app)).toBe(1);
+		second.close();
 	});
 });
 
@@ -581,12 +614,12 @@ describe("model repository", () => {
 		).toEqual([
 			{ name: "penguins", version: "1.0.0", state: "READY", reason: "" },
 		]);
-		const manifestPath = join(dir, "penguins", "mdp.json");
-		const manifest = JSON.parse(await readFile(manifestPath, "utf8"));
-		await writeFile(
-			manifestPath,
-			JSON.stringify({ ...manifest, version: "1.1.0" }),
-		);
+		// A retrained bundle written whole (manifest, model and digest), as writeBundle ships it.
+		const { manifest, modelBytes } = await loadBundle(join(dir, "penguins"));
+		await writeBundle(join(dir, "penguins"), {
+			manifest: { ...manifest, version: "1.1.0" },
+			modelBytes,
+		});
 		const loaded = await app.request(
 			"/v2/repository/models/penguins/load",
 			post("", auth),

@@ -31,8 +31,9 @@ export function createBareApp(): Pick<
 	return {
 		app,
 		fetch: app.fetch,
-		drain: () => {
+		drain: async () => {
 			ready = false;
+			return 0;
 		},
 		inFlight: () => 0,
 	};

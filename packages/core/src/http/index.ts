@@ -9,14 +9,17 @@
  * import { createApp, startServer } from "@mdp/core/http";
  * const host = new ModelHost({ batching: { maxBatchRows: 64 } });
  * await host.load(referenceBundleDir);
- * const server = await startServer(createApp({ host }), { port: 8080 });
- * process.once("SIGTERM", () => server.close().then(() => host.close()));
+ * const app = createApp({ host, adminToken: process.env.MDP_ADMIN_TOKEN });
+ * const server = await startServer(app, { port: 8080 });
+ * process.once("SIGTERM", () => server.close().then(() => app.close()).then(() => host.close()));
  */
 
 // ---- App ----
 export { createApp } from "./create-app.ts";
 export type { AppLimits, CreateAppOptions, ServingApp } from "./create-app.ts";
 export { createBareApp } from "./create-bare-app.ts";
+export { HttpError, STATUS_OF_CODE, statusOf } from "./http-error.ts";
+export type { HttpErrorOptions } from "./http-error.ts";
 export { createAppMetrics } from "./metrics.ts";
 export type { AppMetrics } from "./metrics.ts";
 export {
@@ -28,6 +31,8 @@ export {
 } from "./oip.ts";
 export { createOpenApiDocument } from "./openapi.ts";
 export type { RouteDoc } from "./openapi.ts";
+export { registerRoutes, toOpenApiPath } from "./route.ts";
+export type { RouteDefinition } from "./route.ts";
 export type { InferRequest, InferResponse, PredictRequest } from "./schemas.ts";
 
 // ---- Admin client (model repository, drain) ----

@@ -19,11 +19,20 @@ export interface AppMetrics {
 	batchRequests: Histogram<"model">;
 	modelLoadSeconds: Gauge<"model" | "version">;
 	modelInfo: Gauge<"model" | "version" | "sha256">;
-	/** Records one HTTP request (label children are cached: prom-client hashes label objects per call). */
+	/** Numeric values outside the training range, per feature (data drifting away from training). */
+	featureOutOfRange: Counter<"model" | "feature">;
+	/** Missing values that took the feature's declared default. */
+	featureImputed: Counter<"model" | "feature">;
+	/** Categorical values never seen in training (refused). */
+	featureUnseen: Counter<"model" | "feature">;
+	/**
+	 * Records one HTTP request (label children are cached: prom-client hashes label objects per call);
+	 * `status` is the HTTP status, or `"aborted"` for a client that went away mid-request.
+	 */
 	recordRequest(
 		route: string,
 		method: string,
-		status: number,
+		status: number | "aborted",
 		seconds: number,
 	): void;
 	/** Records one prediction request: rows predicted and the time of each stage, in milliseconds. */
@@ -134,6 +143,24 @@ export function createAppMetrics(): AppMetrics {
 			child.features.observe(stagesMs.featuresMs / 1000);
 			child.inference.observe(stagesMs.inferenceMs / 1000);
 		},
+		featureOutOfRange: new Counter({
+			name: "mdp_feature_out_of_range_total",
+			help: "Numeric feature values outside the training range (stats.min..stats.max of mdp.json)",
+			labelNames: ["model", "feature"],
+			registers,
+		}),
+		featureImputed: new Counter({
+			name: "mdp_feature_imputed_total",
+			help: "Missing feature values that took the declared default",
+			labelNames: ["model", "feature"],
+			registers,
+		}),
+		featureUnseen: new Counter({
+			name: "mdp_feature_unseen_category_total",
+			help: "Categorical feature values not seen in training (refused with 400)",
+			labelNames: ["model", "feature"],
+			registers,
+		}),
 		modelInfo: new Gauge({
 			name: "mdp_model_info",
 			help: "Served models (value 1), with version and model sha256",

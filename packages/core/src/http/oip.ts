@@ -154,13 +154,13 @@ export function toInferResponse(
 		"label",
 		"probabilities",
 	];
-	const outputs = wanted.map((name) => {
-		const output = all[name as keyof typeof all];
-		if (!output)
+	const outputs = wanted.map((name, i) => {
+		// Own properties only: "constructor", "toString" or "__proto__" are not outputs.
+		if (!Object.hasOwn(all, name))
 			throw invalid(
-				`outputs: unknown output "${name}"; the model's outputs are "label", "probabilities"`,
+				`outputs[${i}]: unknown output ${JSON.stringify(name.length > 100 ? `${name.slice(0, 100)}…` : name)}; the model's outputs are "label", "probabilities"`,
 			);
-		return output;
+		return all[name as keyof typeof all];
 	});
 	return {
 		model_name: model.name,

@@ -1,4 +1,6 @@
-import { type ZodType, z } from "zod";
+import * as z from "zod/mini";
+
+type ZodType = z.ZodMiniType;
 
 /** One documented route of the app. */
 export interface RouteDoc {

@@ -10,6 +10,7 @@ import { loadBundle, parseManifestText } from "../load-bundle.ts";
 import type { Prediction } from "../predictor.ts";
 import { referenceBundleDir } from "../reference-bundle.ts";
 import { writeBundle } from "../write-bundle.ts";
+import { describeHardeningContract } from "./hardening-contract.ts";
 
 /** Options of {@link describeDeploymentContract}. */
 export interface DeploymentContractOptions {
@@ -18,6 +19,12 @@ export interface DeploymentContractOptions {
 	 * `golden.jsonl` are what the suite checks predictions against.
 	 */
 	bundle?: string;
+	/**
+	 * Also run the hardening cases (deep nesting, output names that are object built-ins, float32 overflow,
+	 * a version without a model, aborted and slow bodies) against the same deployment. They use the
+	 * reference model's fields: default true when the bundle is the reference model.
+	 */
+	hardening?: boolean;
 }
 
 /** Writes a copy of `dir` as a new version (same weights, manifest re-hashed): what a retrain would ship. */
@@ -103,6 +110,15 @@ export function describeDeploymentContract(
 		afterAll(async () => {
 			await deployment?.stop();
 		}, 60_000);
+
+		if (options.hardening ?? bundleDir === referenceBundleDir) {
+			// The same deployment: its beforeAll has run when this nested suite's runs.
+			describeHardeningContract(name, async () => ({
+				url: deployment.url,
+				limits: deployment.limits,
+				stop: async () => {},
+			}));
+		}
 
 		it("is live and ready", async () => {
 			const live = await call("/v2/health/live");

@@ -14,3 +14,5 @@ export {
 	fromInferResponse,
 } from "./deployment-contract.ts";
 export { runsWith, testArtifactsDir } from "./tools.ts";
+export { describeHardeningContract } from "./hardening-contract.ts";
+export type { HardeningTarget } from "./hardening-contract.ts";

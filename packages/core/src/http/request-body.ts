@@ -1,0 +1,94 @@
+import type { ZodMiniType } from "zod/mini";
+import { CoreError } from "../errors.ts";
+
+/** Deepest array/object nesting a request body may have; real requests nest 3 or 4 levels. */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * Parses a request body as JSON, refusing an empty body, malformed JSON and nesting deeper than
+ * {@link MAX_JSON_DEPTH} (checked by one linear scan before parsing, so rejecting it costs no recursion).
+ *
+ * @example
+ * parseJson('{"records":[]}'); // { records: [] }
+ * parseJson("[[[[…]]]]"); // CoreError INVALID_INPUT "body: JSON nested deeper than 64 levels at character 65"
+ */
+export function parseJson(text: string): unknown {
+	if (text.trim() === "")
+		throw new CoreError(
+			"INVALID_INPUT",
+			"request body is empty; expected JSON",
+		);
+	const deep = tooDeepAt(text, MAX_JSON_DEPTH);
+	if (deep !== -1) {
+		throw new CoreError(
+			"INVALID_INPUT",
+			`body: JSON nested deeper than ${MAX_JSON_DEPTH} levels (at character ${deep + 1})`,
+		);
+	}
+	try {
+		return JSON.parse(text);
+	} catch (error) {
+		throw new CoreError(
+			"INVALID_INPUT",
+			`request body is not valid JSON: ${truncate((error as Error).message, 200)}`,
+		);
+	}
+}
+
+/** Index of the first bracket that opens level `max + 1` outside strings, or -1. */
+function tooDeepAt(text: string, max: number): number {
+	let depth = 0;
+	let inString = false;
+	for (let i = 0; i < text.length; i++) {
+		const c = text.charCodeAt(i);
+		if (inString) {
+			if (c === 92 /* \ */) i++;
+			else if (c === 34 /* " */) inString = false;
+		} else if (c === 34) inString = true;
+		else if (c === 91 /* [ */ || c === 123 /* { */) {
+			if (++depth > max) return i;
+		} else if (c === 93 /* ] */ || c === 125 /* } */) depth--;
+	}
+	return -1;
+}
+
+/** Most schema issues listed in one error message; the rest are counted. */
+export const MAX_LISTED_ISSUES = 20;
+
+/**
+ * Validates a parsed body against a zod schema; a failure is a `CoreError` INVALID_INPUT naming each
+ * field path (`records[0]: expected record, received number`), at most {@link MAX_LISTED_ISSUES} of them.
+ *
+ * @example
+ * parse(schemas.predictRequest, { records: 1 }); // throws "records: Invalid input: expected array, received number"
+ */
+export function parse<T>(schema: ZodMiniType<T>, value: unknown): T {
+	const result = schema.safeParse(value);
+	if (result.success) return result.data;
+	const { issues } = result.error;
+	const problems = issues.slice(0, MAX_LISTED_ISSUES).map((issue) => {
+		const path = issue.path
+			.map((k, i) =>
+				typeof k === "number"
+					? `[${k}]`
+					: `${i ? "." : ""}${truncate(String(k), 100)}`,
+			)
+			.join("");
+		return `${path || "body"}: ${truncate(issue.message, 200)}`;
+	});
+	if (issues.length > MAX_LISTED_ISSUES)
+		problems.push(`and ${issues.length - MAX_LISTED_ISSUES} more issues`);
+	throw new CoreError("INVALID_INPUT", problems.join("; "));
+}
+
+/**
+ * A value cut to `max` characters for an error message, saying how much was cut.
+ *
+ * @example
+ * truncate("a".repeat(1000), 10); // "aaaaaaaaaa… (990 more characters)"
+ */
+export function truncate(text: string, max: number): string {
+	return text.length <= max
+		? text
+		: `${text.slice(0, max)}… (${text.length - max} more characters)`;
+}

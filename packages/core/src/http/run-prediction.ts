@@ -1,0 +1,92 @@
+import type { Context } from "hono";
+import { CoreError } from "../errors.ts";
+import type { HostedModel } from "../model-host.ts";
+import type { Prediction, PredictTimings } from "../predictor.ts";
+import type { AppState } from "./app-state.ts";
+import { HttpError } from "./http-error.ts";
+import { holdUntilSettled } from "./middleware/admission.ts";
+import { truncate } from "./request-body.ts";
+
+/**
+ * Runs one prediction request on a served model: the record limit (413), the request deadline (504; the
+ * admission slot is held until the inference really ends), the `Server-Timing` header and the metrics.
+ *
+ * @example
+ * const predictions = await runPrediction(state, c, model, body.records);
+ */
+export async function runPrediction(
+	state: AppState,
+	c: Context,
+	model: HostedModel,
+	records: readonly unknown[],
+): Promise<Prediction[]> {
+	const { maxRecords, requestTimeoutMs } = state.limits;
+	if (records.length > maxRecords) {
+		throw new HttpError(
+			413,
+			`${records.length} records in one request; the limit is ${maxRecords}`,
+		);
+	}
+	const timings: PredictTimings = { queueMs: 0, featuresMs: 0, inferenceMs: 0 };
+	const work = state.host.use(model, (predictor) =>
+		predictor.predict(records, timings),
+	);
+	let timer: NodeJS.Timeout | undefined;
+	const deadline = new Promise<never>((_, reject) => {
+		timer = setTimeout(() => {
+			holdUntilSettled(c, work);
+			reject(
+				new CoreError(
+					"TIMEOUT",
+					`prediction took longer than ${requestTimeoutMs} ms`,
+				),
+			);
+		}, requestTimeoutMs);
+	});
+	let predictions: Prediction[];
+	try {
+		predictions = await Promise.race([work, deadline]);
+	} finally {
+		clearTimeout(timer);
+	}
+	c.header(
+		"Server-Timing",
+		`queue;dur=${timings.queueMs.toFixed(3)}, features;dur=${timings.featuresMs.toFixed(3)}, inference;dur=${timings.inferenceMs.toFixed(3)}`,
+	);
+	state.metrics.recordPrediction(
+		model.name,
+		model.version,
+		predictions.length,
+		timings,
+	);
+	return predictions;
+}
+
+/**
+ * The served model of that name (and version), or a 404 naming what is served.
+ *
+ * @example
+ * findModel(state, "penguins", "1.0.0");
+ */
+export function findModel(
+	state: AppState,
+	name: string,
+	version?: string,
+): HostedModel {
+	const { host } = state;
+	const model = host.resolve(name, version);
+	if (model) return model;
+	const known = host.versions(name);
+	const shown = JSON.stringify(truncate(name, 100));
+	throw new CoreError(
+		"NOT_FOUND",
+		known.length > 0
+			? `model ${shown} has no version ${JSON.stringify(truncate(version ?? "", 100))}; served versions: ${known.join(", ")}`
+			: `unknown model ${shown}; served models: ${
+					host
+						.list()
+						.map((m) => m.name)
+						.join(", ") || "none"
+				}`,
+	);
+}
