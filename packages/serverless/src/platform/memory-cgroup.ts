@@ -1,0 +1,127 @@
+import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+const ROOT = "/sys/fs/cgroup/memory";
+
+/**
+ * A cgroup v1 memory cgroup for one function instance: a hard memory limit (the kernel OOM-kills the
+ * instance above it), its peak usage and its OOM kills. `create` returns undefined where cgroups v1 are
+ * absent or not writable; the V8 heap flags are then the only limit.
+ *
+ * @example
+ * const cgroup = MemoryCgroup.create("mdp-fn-1", 512 * 2 ** 20);
+ * // spawn ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', cgroup.procsFile, "node", ...]
+ */
+export class MemoryCgroup {
+	readonly dir: string;
+
+	private constructor(dir: string) {
+		this.dir = dir;
+	}
+
+	/** Whether memory cgroups (v1) can be created here. */
+	static available(): boolean {
+		const probe = join(ROOT, `mdp-probe-${process.pid}`);
+		try {
+			mkdirSync(probe);
+			rmdirSync(probe);
+			return true;
+		} catch {
+			return false;
+		}
+	}
+
+	static create(name: string, limitBytes: number): MemoryCgroup | undefined {
+		const dir = join(ROOT, name);
+		try {
+			mkdirSync(dir);
+		} catch {
+			return undefined;
+		}
+		try {
+			writeFileSync(join(dir, "memory.limit_in_bytes"), String(limitBytes));
+			// No swap: above the limit the instance is killed, not slowed.
+			try {
+				writeFileSync(join(dir, "memory.swappiness"), "0");
+			} catch {}
+			return new MemoryCgroup(dir);
+		} catch {
+			try {
+				rmdirSync(dir);
+			} catch {}
+			return undefined;
+		}
+	}
+
+	/** The file a process writes its PID to, to join the cgroup. */
+	get procsFile(): string {
+		return join(this.dir, "cgroup.procs");
+	}
+
+	/** Peak memory use of the cgroup, bytes. */
+	maxUsageBytes(): number | undefined {
+		try {
+			return Number(
+				readFileSync(join(this.dir, "memory.max_usage_in_bytes"), "utf8"),
+			);
+		} catch {
+			return undefined;
+		}
+	}
+
+	/** Processes the kernel killed for going over the limit. */
+	oomKills(): number {
+		try {
+			const text = readFileSync(join(this.dir, "memory.oom_control"), "utf8");
+			return Number(/oom_kill (\d+)/.exec(text)?.[1] ?? 0);
+		} catch {
+			return 0;
+		}
+	}
+
+	/** Removes the cgroup (once its processes have exited); retries briefly while the kernel lets go. */
+	async remove(): Promise<void> {
+		for (let attempt = 0; attempt < 20; attempt++) {
+			try {
+				rmdirSync(this.dir);
+				return;
+			} catch (error) {
+				if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
+				await new Promise((r) => setTimeout(r, 25));
+			}
+		}
+	}
+}
+
+/**
+ * V8 heap flags for a memory size, modelled on Lambda's Node.js bootstrap: young generation = memory/64
+ * (semi-space half of it), old generation = the rest.
+ *
+ * @example
+ * heapFlags(512); // ["--max-semi-space-size=4", "--max-old-space-size=504"]
+ */
+export function heapFlags(memoryMb: number): string[] {
+	const newSpace = Math.max(2, Math.floor(memoryMb / 64));
+	return [
+		`--max-semi-space-size=${Math.max(1, Math.floor(newSpace / 2))}`,
+		`--max-old-space-size=${memoryMb - newSpace}`,
+	];
+}
+
+/**
+ * Peak resident set of a process (VmHWM), bytes; undefined once it is gone.
+ *
+ * @example
+ * peakRssBytes(child.pid); // e.g. 100_663_296
+ */
+export function peakRssBytes(pid: number | undefined): number | undefined {
+	if (pid === undefined) return undefined;
+	try {
+		const kb = /VmHWM:\s+(\d+) kB/.exec(
+			readFileSync(`/proc/${pid}/status`, "utf8"),
+		)?.[1];
+		return kb === undefined ? undefined : Number(kb) * 1024;
+	} catch {
+		return undefined;
+	}
+}
