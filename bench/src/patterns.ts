@@ -1,4 +1,5 @@
 import { createHttpTarget } from "./targets/http.ts";
+import { createServerlessTarget } from "./targets/patterns-dynamic.ts";
 import { createStaticTarget } from "./targets/static.ts";
 import type { BenchTarget } from "./types.ts";
 
@@ -50,7 +51,11 @@ export const PATTERNS: readonly PatternEntry[] = [
 	},
 	pending("vm", "package not built yet"),
 	pending("container", "package not built yet"),
-	pending("serverless", "package not built yet"),
+	{
+		id: "serverless",
+		title: "serverless: AWS Lambda zip on the local function platform",
+		create: createServerlessTarget,
+	},
 ];
 
 /** The ids of {@link PATTERNS}, in order. */

@@ -18,7 +18,7 @@ import {
 } from "./ceilings.ts";
 import { measureRun, ROWS } from "./load/measure-run.ts";
 import { findK6 } from "./load/run-k6.ts";
-import { readPrices, vmCostPerMillion } from "./measure/cost.ts";
+import { costPerMillion, readPrices } from "./measure/cost.ts";
 import { which } from "./measure/offline.ts";
 import {
 	describeMachine,
@@ -352,7 +352,10 @@ export async function runBenchmark(
 						: {}),
 				},
 				offline,
-				cost: vmCostPerMillion(prices, sat.median),
+				cost: costPerMillion(t.pattern, prices, {
+					predictionsPerSecond: sat.median,
+					warmP50Ms: summarizeLatency(runs.light ?? []).p50_ms.median,
+				}),
 				...(extras ? { extras } : {}),
 				raw: runs,
 				flags: [...driverFlags(runs, t.id === "static"), ...sloFailures],

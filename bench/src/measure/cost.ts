@@ -43,3 +43,40 @@ export function vmCostPerMillion(
 		basis: `${prices.vm.name} at $${prices.vm.usd_per_hour}/h (${prices.date}), kept busy at the measured saturation throughput`,
 	};
 }
+
+/**
+ * Dollars per million predictions for a pattern, each priced the way its resources are sold: a VM (or the
+ * application's own machine) by the hour at the measured throughput; containers by vCPU- and GB-hours of
+ * the same 2 vCPU / 4 GB at that throughput; functions by requests and GB-seconds of the billed duration
+ * (the warm p50 rounded up to the millisecond, at `functionMemoryGb`), nothing while idle.
+ */
+export function costPerMillion(
+	pattern: string,
+	prices: Prices,
+	figures: { predictionsPerSecond: number; warmP50Ms: number },
+	functionMemoryGb = 0.5,
+): { usd_per_million_predictions: number; basis: string } {
+	if (pattern === "serverless") {
+		const billedS = Math.max(1, Math.ceil(figures.warmP50Ms)) / 1000;
+		return {
+			usd_per_million_predictions:
+				prices.function.usd_per_million_requests +
+				1e6 * billedS * functionMemoryGb * prices.function.usd_per_gb_second,
+			basis: `${prices.function.name}: $${prices.function.usd_per_million_requests} per million requests + ${billedS * 1000} ms billed × ${functionMemoryGb} GB at $${prices.function.usd_per_gb_second}/GB-s (${prices.date}); nothing while idle`,
+		};
+	}
+	if (pattern === "container") {
+		const perHour =
+			2 * prices.container.usd_per_vcpu_hour +
+			4 * prices.container.usd_per_gb_hour;
+		const perHourPredictions = figures.predictionsPerSecond * 3600;
+		return {
+			usd_per_million_predictions:
+				perHourPredictions > 0
+					? (perHour / perHourPredictions) * 1e6
+					: Number.NaN,
+			basis: `${prices.container.name}: 2 vCPU + 4 GB at $${perHour.toFixed(4)}/h (${prices.date}), kept busy at the measured saturation throughput`,
+		};
+	}
+	return vmCostPerMillion(prices, figures.predictionsPerSecond);
+}

@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { describe, expect, it } from "vitest";
-import { readPrices, vmCostPerMillion } from "./cost.ts";
+import { costPerMillion, readPrices, vmCostPerMillion } from "./cost.ts";
 import { cpuSeconds, peakRssMb } from "./proc.ts";
 
 /** A child with known use: it touches `mb` MB, burns about `cpuMs` of CPU, says "done" and waits. */
@@ -55,5 +55,23 @@ describe("cost arithmetic", () => {
 			10,
 		);
 		expect(vmCostPerMillion(prices, 0).usd_per_million_predictions).toBeNaN();
+	});
+
+	it("prices functions by requests and GB-seconds, whatever the throughput", () => {
+		const prices = readPrices();
+		const { usd_per_million_predictions } = costPerMillion(
+			"serverless",
+			prices,
+			{
+				predictionsPerSecond: 5,
+				warmP50Ms: 1.2,
+			},
+		);
+		// 1.2 ms is billed as 2 ms; a million of them at 0.5 GB.
+		expect(usd_per_million_predictions).toBeCloseTo(
+			prices.function.usd_per_million_requests +
+				1e6 * 0.002 * 0.5 * prices.function.usd_per_gb_second,
+			10,
+		);
 	});
 });

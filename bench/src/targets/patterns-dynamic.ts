@@ -1,12 +1,14 @@
 import { spawnSync } from "node:child_process";
-import { mkdir, stat } from "node:fs/promises";
+import { mkdir, readFile, stat } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import type { Artifact } from "@mdp/core";
 import { buildServer } from "@mdp/core/build";
-import type { BenchTarget, TargetContext } from "../types.ts";
+import type { BenchTarget, ColdStart, TargetContext } from "../types.ts";
 import { freePort, startCliDeployment } from "./cli-deployment.ts";
 import { createDeploymentTarget } from "./deployment.ts";
+import { firstRequestBody } from "./first-request.ts";
+import { medianColdStart } from "./static.ts";
 
 const require = createRequire(import.meta.url);
 
@@ -112,7 +114,7 @@ export function createServerlessTarget(options: {
 			);
 		return { kind: "zip (aws)", path: out, bytes: (await stat(out)).size };
 	});
-	return createDeploymentTarget({
+	const target = createDeploymentTarget({
 		id: "serverless",
 		title:
 			"serverless: AWS Lambda zip on the local function platform (aws-lambda-ric, concurrency 10)",
@@ -139,9 +141,102 @@ export function createServerlessTarget(options: {
 					join(ctx.workDir, `serverless-report-${port}.jsonl`),
 				],
 				url: `http://127.0.0.1:${port}`,
-				// The gateway is ready before any instance exists: readiness of the function is its first answer.
+				// Every path goes to the function: readiness is the first instance answering.
 				readyPath: "/v2/health/live",
 			});
 		},
 	});
+	return {
+		...target,
+		// The platform's own record of a cold start: the first request to a fresh instance, by phase.
+		async coldStart(ctx) {
+			const { start } = (await import(
+				"@mdp/serverless"
+			)) as typeof import("@mdp/serverless");
+			const artifact = await zip(ctx);
+			const body = await firstRequestBody(ctx.bundle);
+			const runs: ColdStart[] = [];
+			for (let i = 0; i < options.coldStartRuns; i++) {
+				const deployment = await start({
+					zip: artifact.path,
+					bundle: ctx.bundle,
+					concurrency: 2,
+					log: null,
+				});
+				try {
+					const started = performance.now();
+					const res = await fetch(new URL("/predict", deployment.url), {
+						method: "POST",
+						body,
+						headers: { "content-type": "application/json" },
+					});
+					await res.text();
+					const total = performance.now() - started;
+					const cold = deployment.platform.reports()[0]?.coldStart;
+					if (!res.ok || !cold)
+						throw new Error(`serverless: cold request got ${res.status}`);
+					const phases: Record<string, number> = {
+						spawn: cold.spawnMs ?? Number.NaN,
+						runtime_and_modules: cold.runtimeMs ?? Number.NaN,
+						load_onnxruntime: cold.onnxRuntimeLoadMs ?? Number.NaN,
+						create_session: cold.sessionMs ?? Number.NaN,
+						first_inference: cold.firstInferenceMs,
+					};
+					const parts = Object.values(phases).filter(Number.isFinite);
+					phases.gateway_and_rest = total - parts.reduce((a, b) => a + b, 0);
+					runs.push({ total_ms: total, phases });
+				} finally {
+					await deployment.stop();
+				}
+			}
+			return medianColdStart(runs);
+		},
+		async extras(ctx) {
+			const { SIZE_LIMITS, readZipEntries, start } = (await import(
+				"@mdp/serverless"
+			)) as typeof import("@mdp/serverless");
+			const artifact = await zip(ctx);
+			const entries = readZipEntries(
+				await readFile(artifact.path),
+				artifact.path,
+			);
+			const unzipped = entries.reduce((n, e) => n + e.size, 0);
+			// Throttling: twice the concurrency limit at once, no queue: the excess is refused with 429.
+			const deployment = await start({
+				zip: artifact.path,
+				bundle: ctx.bundle,
+				concurrency: 2,
+				log: null,
+			});
+			let throttled = 0;
+			try {
+				const body = await firstRequestBody(ctx.bundle);
+				const statuses = await Promise.all(
+					Array.from({ length: 8 }, () =>
+						fetch(new URL("/predict", deployment.url), {
+							method: "POST",
+							body,
+							headers: { "content-type": "application/json" },
+						}).then(async (r) => {
+							await r.arrayBuffer();
+							return r.status;
+						}),
+					),
+				);
+				throttled = statuses.filter((s) => s === 429).length;
+			} finally {
+				await deployment.stop();
+			}
+			return {
+				zip_bytes: artifact.bytes,
+				zip_unzipped_bytes: unzipped,
+				zip_limit_bytes: SIZE_LIMITS.aws.compressedBytes ?? Number.NaN,
+				zip_unzipped_limit_bytes:
+					SIZE_LIMITS.aws.uncompressedBytes ?? Number.NaN,
+				throttled_at_limit: throttled,
+				throttle_probe:
+					"8 parallel requests against a concurrency limit of 2, no queue",
+			};
+		},
+	};
 }
