@@ -8,8 +8,7 @@ import {
 	writeFile,
 } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { type Artifact, CoreError } from "@mdp/core";
+import { type Artifact, CoreError, moduleFile } from "@mdp/core";
 import { buildServer } from "@mdp/core/build";
 import { installedPackage } from "./installed-package.ts";
 import {
@@ -64,9 +63,9 @@ export interface FunctionPackage extends Artifact {
 }
 
 const HANDLERS: Record<Provider, string> = {
-	aws: fileURLToPath(new URL("./handlers/aws.ts", import.meta.url)),
-	gcp: fileURLToPath(new URL("./handlers/gcp.ts", import.meta.url)),
-	azure: fileURLToPath(new URL("./handlers/azure.ts", import.meta.url)),
+	aws: moduleFile(import.meta.url, "./handlers/aws"),
+	gcp: moduleFile(import.meta.url, "./handlers/gcp"),
+	azure: moduleFile(import.meta.url, "./handlers/azure"),
 };
 
 const ENTRIES: Record<Provider, string> = {
