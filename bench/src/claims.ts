@@ -114,7 +114,11 @@ export function checkClaims(results: BenchResults): Claim[] {
 		});
 	}
 
-	const containerCold = container?.coldStart?.total_ms.median;
+	// A container's own start (scale from zero: one container, request held by the balancer) when measured;
+	// otherwise the whole deployment's, balancer and every replica included.
+	const containerCold =
+		num(container, "cold_start_from_zero_ms") ??
+		container?.coldStart?.total_ms.median;
 	const vmCold = vm?.coldStart?.total_ms.median;
 	if (container && containerCold !== undefined) {
 		const memory = (t?: TargetResult) =>
@@ -122,7 +126,7 @@ export function checkClaims(results: BenchResults): Claim[] {
 		claims.push({
 			claim: "Containers start almost instantly",
 			verdict: containerCold < 1000 ? "confirmed" : "contradicted",
-			evidence: `cold start to first prediction ${f(containerCold, 0)} ms${vmCold !== undefined ? ` (a vm instance: ${f(vmCold, 0)} ms)` : ""}; the goal is under 1 s`,
+			evidence: `a container from zero to its first prediction in ${f(containerCold, 0)} ms${vmCold !== undefined ? ` (a whole vm fleet from start: ${f(vmCold, 0)} ms)` : ""}; the goal is under 1 s`,
 		});
 		claims.push({
 			claim: "Containers are lighter than VMs",

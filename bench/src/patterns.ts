@@ -1,5 +1,8 @@
 import { createHttpTarget } from "./targets/http.ts";
-import { createServerlessTarget } from "./targets/patterns-dynamic.ts";
+import {
+	createContainerTarget,
+	createServerlessTarget,
+} from "./targets/patterns-dynamic.ts";
 import { createStaticTarget } from "./targets/static.ts";
 import type { BenchTarget } from "./types.ts";
 
@@ -50,7 +53,11 @@ export const PATTERNS: readonly PatternEntry[] = [
 		create: createHttpTarget,
 	},
 	pending("vm", "package not built yet"),
-	pending("container", "package not built yet"),
+	{
+		id: "container",
+		title: "container: Docker containers behind the embedded balancer",
+		create: createContainerTarget,
+	},
 	{
 		id: "serverless",
 		title: "serverless: AWS Lambda zip on the local function platform",

@@ -439,6 +439,7 @@ export async function runBenchmark(
 			...(sweep ? { sweep } : {}),
 		};
 	} finally {
+		for (const t of targets) await t.dispose?.().catch(() => {});
 		await cleanupBenchmark();
 		workDirs = workDirs.filter((d) => d !== workDir);
 	}

@@ -49,6 +49,8 @@ export async function runModelSizeSweep(options: {
 					artifact_bytes: Number.NaN,
 					error: (error as Error).message.split("\n")[0] ?? "failed",
 				};
+			} finally {
+				await target.dispose?.().catch(() => {});
 			}
 		}
 		points.push(point);

@@ -98,6 +98,8 @@ export interface BenchTarget {
 	deploy(ctx: TargetContext): Promise<DeployedTarget>;
 	coldStart(ctx: TargetContext): Promise<ColdStart>;
 	offline(ctx: TargetContext): Promise<OfflineResult>;
+	/** Removes what the target left outside the run's temp dir (images on an engine); called once at the end. */
+	dispose?(): Promise<void>;
 	/** Extra figures only this target has (the executable's records/s on 10,000 records, …). */
 	extras?(ctx: TargetContext): Promise<Record<string, number | string>>;
 }

@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { mkdir, readFile, stat } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import type { Artifact } from "@mdp/core";
+import type { Artifact, DeploymentUnit } from "@mdp/core";
 import { buildServer } from "@mdp/core/build";
 import type { BenchTarget, ColdStart, TargetContext } from "../types.ts";
 import { freePort, startCliDeployment } from "./cli-deployment.ts";
@@ -237,6 +237,155 @@ export function createServerlessTarget(options: {
 				throttle_probe:
 					"8 parallel requests against a concurrency limit of 2, no queue",
 			};
+		},
+	};
+}
+
+/** The CPUs of the harness's server pinning (`taskset -c 0` → `0`), for engines that pin containers. */
+function serverCpus(wrapper: readonly string[]): string | undefined {
+	return wrapper[0]?.endsWith("taskset") ? wrapper[2] : undefined;
+}
+
+/** Whether a Docker engine answers on its default socket (or DOCKER_HOST). */
+export function dockerReachable(): boolean {
+	const ping = spawnSync(
+		process.execPath,
+		[
+			"-e",
+			`const h = process.env.DOCKER_HOST; const req = require("node:http").get(h && h.startsWith("tcp://") ? h.replace("tcp://", "http://") + "/_ping" : { socketPath: (h ?? "unix:///var/run/docker.sock").replace("unix://", ""), path: "/_ping" }, (r) => process.exit(r.statusCode === 200 ? 0 : 1)); req.on("error", () => process.exit(1)); req.setTimeout(2000, () => process.exit(1));`,
+		],
+		{ timeout: 5000 },
+	);
+	return ping.status === 0;
+}
+
+/**
+ * container: `mdp-container up` with 2 containers (Docker, host networking, pinned with --cpuset-cpus to
+ * the server core) behind core's balancer in the CLI process, itself pinned to the server core. The image
+ * is built once per run through the engine API and removed at the end.
+ */
+export function createContainerTarget(options: {
+	coldStartRuns: number;
+}): BenchTarget {
+	const tag = `mdp-bench-penguins:${process.pid}-${Date.now().toString(36)}`;
+	let engine: import("@mdp/container").Engine | undefined;
+	const image = once(async (ctx): Promise<Artifact> => {
+		const { buildModelImage, connectEngine } = (await import(
+			"@mdp/container"
+		)) as typeof import("@mdp/container");
+		engine ??= await connectEngine({ engine: "docker" });
+		ctx.progress("container: building the image through the engine API");
+		const built = await buildModelImage(engine, { bundle: ctx.bundle, tag });
+		return {
+			kind: "image",
+			path: built.tag,
+			bytes: built.bytes,
+			parts: built.parts,
+		};
+	});
+	const containerUnits = new Map<string, DeploymentUnit[]>();
+	const target = createDeploymentTarget({
+		id: "container",
+		title: `container: ${FLEET_REPLICAS} Docker containers behind the embedded balancer`,
+		coldStartRuns: options.coldStartRuns,
+		build: async (ctx) => [await image(ctx)],
+		async start(ctx) {
+			const built = await image(ctx);
+			const port = await freePort();
+			const cpuset = serverCpus(ctx.serverWrapper);
+			const url = `http://127.0.0.1:${port}`;
+			const deployment = await startCliDeployment({
+				pattern: "container",
+				wrapper: ctx.serverWrapper,
+				command: [
+					...cli("@mdp/container", "mdp-container.js"),
+					"up",
+					"--image",
+					built.path,
+					"--replicas",
+					String(FLEET_REPLICAS),
+					"--port",
+					String(port),
+					"--log-file",
+					join(ctx.workDir, `container-${port}.jsonl`),
+					...(cpuset ? ["--cpuset-cpus", cpuset] : []),
+				],
+				url,
+				extraUnits: () => containerUnits.get(url) ?? [],
+			});
+			// The containers' processes are the engine's children, not the CLI's: find them by image.
+			const docker = (engine as import("@mdp/container").Engine).docker;
+			const listed = await docker.listContainers({
+				filters: { ancestor: [built.path] },
+			});
+			const units: DeploymentUnit[] = [];
+			for (const c of listed) {
+				const info = await docker.getContainer(c.Id).inspect();
+				units.push({
+					role: "container",
+					id: c.Names[0] ?? c.Id,
+					pid: info.State.Pid,
+					container: { id: c.Id, engine: "docker" },
+				});
+			}
+			containerUnits.set(url, units);
+			return deployment;
+		},
+	});
+	return {
+		...target,
+		...(dockerReachable()
+			? {}
+			: {
+					unavailable:
+						"no container engine: start Docker (scripts/ci-engines.sh does) to measure this pattern",
+				}),
+		async extras(ctx) {
+			const built = await image(ctx);
+			const { start } = (await import(
+				"@mdp/container"
+			)) as typeof import("@mdp/container");
+			// Scale from zero: one container with a 1 s idle timeout; once it is gone, time the next request.
+			const deployment = await start({
+				engine,
+				image: built.path,
+				replicas: 1,
+				idleTimeoutMs: 1000,
+				onProgress: () => {},
+			});
+			let fromZero = Number.NaN;
+			try {
+				const body = await firstRequestBody(ctx.bundle);
+				const deadline = Date.now() + 15_000;
+				while (
+					deployment.units().some((u) => u.role === "container") &&
+					Date.now() < deadline
+				)
+					await new Promise((r) => setTimeout(r, 200));
+				const started = performance.now();
+				const res = await fetch(new URL("/predict", deployment.url), {
+					method: "POST",
+					body,
+					headers: { "content-type": "application/json" },
+				});
+				await res.text();
+				if (res.ok) fromZero = performance.now() - started;
+			} finally {
+				await deployment.stop();
+			}
+			return {
+				replicas: FLEET_REPLICAS,
+				image_bytes: built.bytes,
+				cold_start_from_zero_ms: Math.round(fromZero),
+				engine: "docker",
+			};
+		},
+		async dispose() {
+			if (!engine) return;
+			await engine.docker
+				.getImage(tag)
+				.remove({ force: true })
+				.catch(() => {});
 		},
 	};
 }

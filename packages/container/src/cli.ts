@@ -9,7 +9,7 @@ const USAGE = `usage: mdp-container <command> [options]
 
   build  --bundle DIR [--tag T] [--base IMAGE] [--engine docker|podman]
          Builds an image serving the bundle (offline base from this machine's Node unless --base).
-  up     --image T | --bundle DIR  [--replicas N] [--cpus C] [--memory M] [--idle-timeout 30s]
+  up     --image T | --bundle DIR  [--replicas N] [--cpus C] [--cpuset-cpus 0] [--memory M] [--idle-timeout 30s]
          [--port P] [--log-file FILE] [--engine docker|podman]
          Runs N containers behind one balancer on 127.0.0.1:P until Ctrl-C.
   down   [--deployment ID] [--engine docker|podman]
@@ -94,6 +94,7 @@ async function main(): Promise<number> {
 			image: { type: "string" },
 			replicas: { type: "string" },
 			cpus: { type: "string" },
+			"cpuset-cpus": { type: "string" },
 			memory: { type: "string" },
 			"idle-timeout": { type: "string" },
 			port: { type: "string" },
@@ -144,6 +145,7 @@ async function main(): Promise<number> {
 				base: values.base,
 				replicas: wholeNumber("replicas", values.replicas, 0) ?? 1,
 				cpus: positiveNumber("cpus", values.cpus),
+				cpusetCpus: values["cpuset-cpus"],
 				memory: values.memory,
 				idleTimeoutMs: parseDuration("idle-timeout", values["idle-timeout"]),
 				port: wholeNumber("port", values.port, 0),

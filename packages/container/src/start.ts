@@ -38,6 +38,8 @@ export interface StartOptions {
 	replicas?: number;
 	/** CPU limit per container (cores, e.g. 0.5). */
 	cpus?: number;
+	/** CPUs the containers may run on (`0`, `0-1`), like `docker run --cpuset-cpus`: pins them to cores. */
+	cpusetCpus?: string;
 	/** Memory limit per container: bytes, or `512m`, `1g`. */
 	memory?: number | string;
 	/** Port of the balancer (the deployment's endpoint) on 127.0.0.1; default a free one. */
@@ -239,6 +241,7 @@ export async function start(
 						? { Name: "on-failure", MaximumRetryCount: 5 }
 						: { Name: options.restartPolicy },
 				...(options.cpus ? { NanoCpus: Math.round(options.cpus * 1e9) } : {}),
+				...(options.cpusetCpus ? { CpusetCpus: options.cpusetCpus } : {}),
 				...(memory ? { Memory: memory } : {}),
 			},
 		});

@@ -88,7 +88,12 @@ for (const engineName of ["docker", "podman"] as const) {
 			});
 
 			it("runs each container non-root, read-only, without capabilities, with its limits", async () => {
-				const d = await launch({ replicas: 1, cpus: 0.5, memory: "256m" });
+				const d = await launch({
+					replicas: 1,
+					cpus: 0.5,
+					cpusetCpus: "0",
+					memory: "256m",
+				});
 				const [unit] = d.units().filter((u) => u.role === "container");
 				const container = engine.docker.getContainer(
 					unit?.container?.id as string,
@@ -102,6 +107,7 @@ for (const engineName of ["docker", "podman"] as const) {
 					5e8,
 					256 * 1024 ** 2,
 				]);
+				expect(info.HostConfig.CpusetCpus).toBe("0");
 				expect(info.HostConfig.RestartPolicy?.Name).toBe("on-failure");
 				expect(info.Config.Labels?.[DEPLOYMENT_LABEL]).toBe(d.id);
 				// The host sees the server as a process of uid 10001, and the unit's pid is that process.
