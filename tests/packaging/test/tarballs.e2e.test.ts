@@ -11,6 +11,7 @@ import {
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { runsWith } from "@mdp/core/testing";
 import { publint } from "publint";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -31,24 +32,32 @@ interface Example {
 	lang: "js" | "sh";
 	code: string;
 	expect: RegExp[];
+	/** Marked `needs-docker`: runs where a Docker engine answers (always in CI). */
+	needsDocker: boolean;
 }
 
 /** The blocks fenced as ```js example or ```sh example, each followed by `<!-- expect: REGEX -->` lines. */
 function readmeExamples(markdown: string): Example[] {
 	const examples: Example[] = [];
 	const fence =
-		/```(js|sh) example\n([\s\S]*?)```\n((?:<!-- expect: .* -->\n?)*)/g;
+		/```(js|sh) example( needs-docker)?\n([\s\S]*?)```\n((?:<!-- expect: .* -->\n?)*)/g;
 	for (const match of markdown.matchAll(fence)) {
 		examples.push({
 			lang: match[1] as "js" | "sh",
-			code: match[2] as string,
-			expect: [...(match[3] ?? "").matchAll(/<!-- expect: (.*) -->/g)].map(
+			needsDocker: match[2] !== undefined,
+			code: match[3] as string,
+			expect: [...(match[4] ?? "").matchAll(/<!-- expect: (.*) -->/g)].map(
 				(m) => new RegExp(m[1] as string, "m"),
 			),
 		});
 	}
 	return examples;
 }
+
+const hasDocker =
+	spawnSync("docker", ["version", "--format", "{{.Server.Version}}"], {
+		encoding: "utf8",
+	}).status === 0;
 
 let work: string;
 let project: string;
@@ -109,6 +118,11 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+	// The image the container README's example builds.
+	if (hasDocker)
+		spawnSync("docker", ["image", "rm", "-f", "mdp-readme-example:1"], {
+			stdio: "ignore",
+		});
 	if (figures.length) process.stderr.write(`${figures.join("\n")}\n`);
 	if (work) await rm(work, { recursive: true, force: true });
 });
@@ -161,6 +175,8 @@ describe.each(packages.map((p) => [p.manifest.name, p] as const))(
 			);
 			expect(examples.length).toBeGreaterThan(0);
 			for (const [i, example] of examples.entries()) {
+				if (example.needsDocker && !runsWith("a Docker engine", hasDocker))
+					continue;
 				const file = join(
 					project,
 					`${name.replace("@mdp/", "")}-example-${i}.${example.lang === "js" ? "mjs" : "sh"}`,
