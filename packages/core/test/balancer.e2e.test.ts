@@ -1,7 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer, request, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { Agent, createServer, request, type Server } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -80,13 +80,74 @@ async function freePort(): Promise<number> {
 	return port;
 }
 
+/** A load driver: `clients` keep-alive connections, each sending one request after another. */
+function keepAliveLoad(url: string, clients: number) {
+	let created = 0;
+	const agent = new Agent({ keepAlive: true, maxSockets: clients });
+	const createConnection = agent.createConnection.bind(agent);
+	agent.createConnection = ((...args: Parameters<typeof createConnection>) => {
+		created++;
+		return createConnection(...args);
+	}) as typeof agent.createConnection;
+	const log: { at: number; body: string; status: number }[] = [];
+	let running = true;
+	const one = () =>
+		new Promise<void>((resolve) => {
+			const req = request(`${url}/x`, { agent }, (res) => {
+				let body = "";
+				res.on("data", (c) => {
+					body += c;
+				});
+				res.on("end", () => {
+					log.push({
+						at: performance.now(),
+						body,
+						status: res.statusCode ?? 0,
+					});
+					resolve();
+				});
+			});
+			req.once("error", () => {
+				log.push({ at: performance.now(), body: "", status: 0 });
+				resolve();
+			});
+			req.end();
+		});
+	const loops = Array.from({ length: clients }, async () => {
+		while (running) await one();
+	});
+	return {
+		log,
+		connections: () => created,
+		async stop() {
+			running = false;
+			await Promise.all(loops);
+			agent.destroy();
+		},
+	};
+}
+
+async function until(condition: () => boolean | Promise<boolean>, ms: number) {
+	const deadline = performance.now() + ms;
+	while (!(await condition())) {
+		if (performance.now() > deadline) return false;
+		await sleep(20);
+	}
+	return true;
+}
+
 const kinds: [
-	"embedded" | "haproxy",
+	"embedded" | "embedded-tcp" | "haproxy",
 	(upstreams: Upstream[]) => Promise<Balancer>,
 ][] = [
 	[
 		"embedded",
 		(upstreams) => startEmbeddedBalancer({ upstreams, healthCheck }),
+	],
+	[
+		"embedded-tcp",
+		(upstreams) =>
+			startEmbeddedBalancer({ upstreams, healthCheck, mode: "tcp" }),
 	],
 	[
 		"haproxy",
@@ -96,7 +157,13 @@ const kinds: [
 ];
 
 describe.each(kinds)("%s balancer", (kind, start) => {
-	const available = kind === "embedded" || findHaproxy() !== undefined;
+	// With CI=true a missing HAProxy fails the HAProxy tests instead of skipping them.
+	const available =
+		kind !== "haproxy" ||
+		findHaproxy() !== undefined ||
+		process.env.CI === "true";
+	/** Balances each request (the TCP mode only balances connections: those tests do not apply to it). */
+	const perRequest = kind !== "embedded-tcp";
 
 	async function pool(n: number) {
 		const list = await Promise.all(
@@ -222,6 +289,114 @@ describe.each(kinds)("%s balancer", (kind, start) => {
 		const res = await get(lb.url);
 		expect(res.status).toBe(503);
 	});
+
+	(perRequest ? it.runIf(available) : it.skip)(
+		"keep-alive clients reach an upstream added at run time within 2 s, and leave a drained one within 2 s",
+		async () => {
+			const { lb } = await pool(2);
+			const load = keepAliveLoad(lb.url, 4);
+			try {
+				await sleep(300);
+				const c = await backend("c9", "127.0.1.9");
+				await lb.add(
+					{ id: c.id, host: c.host, port: c.port },
+					{ waitHealthy: true, timeoutMs: 5000 },
+				);
+				const added = performance.now();
+				expect(await until(() => c.hits > 0, 2000)).toBe(true);
+				const reachedMs = performance.now() - added;
+				expect(reachedMs).toBeLessThan(2000);
+				// It takes a share, not a stray request: at least 10 % of what follows.
+				const from = load.log.length;
+				const hitsBefore = c.hits;
+				await sleep(500);
+				expect(c.hits - hitsBefore).toBeGreaterThan(
+					(load.log.length - from) / 10,
+				);
+				const drainStarted = performance.now();
+				await lb.drain("c9", { timeoutMs: 2000 });
+				await sleep(300);
+				const after = c.hits;
+				const countBefore = load.log.length;
+				await sleep(700);
+				expect(load.log.length - countBefore).toBeGreaterThan(20);
+				expect(c.hits).toBe(after);
+				const lastFromC = load.log.filter((r) => r.body === "c9").at(-1);
+				expect((lastFromC?.at ?? 0) - drainStarted).toBeLessThan(2000);
+			} finally {
+				await load.stop();
+			}
+			expect(load.log.every((r) => r.status === 200)).toBe(true);
+			// The clients kept their connections: balance came per request, not from reconnecting.
+			expect(load.connections()).toBeLessThanOrEqual(4);
+		},
+	);
+
+	it.runIf(available)(
+		"remove closes the removed upstream's open connections",
+		async () => {
+			const { lb, list } = await pool(2);
+			const [a, b] = list as [Backend, Backend];
+			const open = new Set<Socket>();
+			b.server.on("connection", (s: Socket) => {
+				open.add(s);
+				s.once("close", () => open.delete(s));
+			});
+			// Warm keep-alive connections to b (the balancer may pool them), then hold one request on it.
+			await Promise.all(Array.from({ length: 10 }, () => get(lb.url)));
+			a.ready = false;
+			await until(
+				async () => !(await lb.list()).find((u) => u.id === "b0")?.healthy,
+				2000,
+			);
+			b.delayMs = 10_000;
+			const started = performance.now();
+			const slow = get(lb.url).then(
+				(r) => r.status,
+				() => 0,
+			);
+			expect(await until(() => b.hits > 0 && open.size > 0, 2000)).toBe(true);
+			await lb.remove("b1");
+			expect(await until(() => open.size === 0, 1000)).toBe(true);
+			// The client is not left hanging for the 10 s answer it will never get.
+			const status = await slow;
+			expect(status).not.toBe(200);
+			expect(performance.now() - started).toBeLessThan(5000);
+			expect((await lb.list()).map((u) => u.id)).toEqual(["b0"]);
+		},
+	);
+
+	(perRequest ? it.runIf(available) : it.skip)(
+		"reports requests in flight per upstream, not connections",
+		async () => {
+			const { lb, list } = await pool(2);
+			const agent = new Agent({ keepAlive: true, maxSockets: 8 });
+			const send = () =>
+				new Promise<number>((resolve, reject) => {
+					const req = request(`${lb.url}/x`, { agent }, (res) => {
+						res.resume();
+						res.on("end", () => resolve(res.statusCode ?? 0));
+					});
+					req.once("error", reject);
+					req.end();
+				});
+			try {
+				await Promise.all(Array.from({ length: 8 }, send));
+				for (const b of list) b.delayMs = 800;
+				const slow = Promise.all(Array.from({ length: 5 }, send));
+				await sleep(300);
+				const during = await lb.list();
+				expect(during.reduce((n, u) => n + u.inFlight, 0)).toBe(5);
+				expect(await slow).toEqual([200, 200, 200, 200, 200]);
+				await sleep(100);
+				// Client connections are still open (keep-alive), yet nothing is in flight.
+				const after = await lb.list();
+				expect(after.map((u) => u.inFlight)).toEqual([0, 0]);
+			} finally {
+				agent.destroy();
+			}
+		},
+	);
 });
 
 describe("toHaproxyConfig", () => {
@@ -259,6 +434,24 @@ describe("toHaproxyConfig", () => {
 				expect(check.status, check.stderr + check.stdout).toBe(0);
 			} finally {
 				await rm(dir, { recursive: true, force: true });
+			}
+		},
+	);
+
+	it.runIf(findHaproxy() !== undefined || process.env.CI === "true")(
+		"startHaproxyBalancer fails with HAProxy's reason when its port is taken",
+		async () => {
+			const taken = createServer();
+			await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));
+			try {
+				await expect(
+					startHaproxyBalancer({
+						port: (taken.address() as AddressInfo).port,
+						upstreams: [],
+					}),
+				).rejects.toThrow(/haproxy exited: .*(bind|Address already in use)/s);
+			} finally {
+				await new Promise((r) => taken.close(r));
 			}
 		},
 	);

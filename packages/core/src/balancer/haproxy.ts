@@ -29,13 +29,12 @@ const BACKEND = "models";
 const SERVER_ID = /^[A-Za-z0-9_.-]+$/;
 
 /**
- * The HAProxy configuration equivalent to the embedded balancer: least-connections, active HTTP checks on
- * the OIP ready endpoint, retry on connection failure to another server. Unlike the embedded balancer it
- * works at L7 (`mode http`): each request is balanced, and keep-alive is kept on both sides.
+ * The HAProxy configuration equivalent to the embedded balancer: `mode http` (each request balanced,
+ * keep-alive on both sides), least-connections, active HTTP checks on the OIP ready endpoint, retry on
+ * another server when a connection fails or a server closes without answering.
  */
 export function toHaproxyConfig(options: HaproxyConfigOptions): string {
 	const path = options.healthCheck?.path ?? "/v2/health/ready";
-	const inter = options.healthCheck?.intervalMs ?? 1000;
 	const timeout = options.healthCheck?.timeoutMs ?? 500;
 	const lines = [
 		"global",
@@ -48,6 +47,10 @@ export function toHaproxyConfig(options: HaproxyConfigOptions): string {
 		"defaults",
 		"  mode http",
 		"  option http-keep-alive",
+		// Wait for the request body (up to one buffer, 16 KiB) before picking a server: a server that answers
+		// early (413) then gets the whole request, and HAProxy 2.6 cannot drain an upload it answered
+		// before its end (it resets the client instead; fixed in 3.0).
+		"  option http-buffer-request",
 		"  option redispatch",
 		`  retries ${options.retries ?? 2}`,
 		"  retry-on conn-failure empty-response",
@@ -64,12 +67,23 @@ export function toHaproxyConfig(options: HaproxyConfigOptions): string {
 		"  balance leastconn",
 		`  option httpchk GET ${path}`,
 		"  http-check expect status 200",
-		`  default-server inter ${inter}ms fall ${options.healthCheck?.fall ?? 2} rise ${options.healthCheck?.rise ?? 1}`,
+		`  default-server ${checkSettings(options.healthCheck)}`,
 		...options.upstreams.map(
 			(u) => `  server ${serverId(u.id)} ${u.host}:${u.port} check`,
 		),
 	];
 	return `${lines.join("\n")}\n`;
+}
+
+/**
+ * A server's check timing. Written on every server added at run time too: HAProxy 2.6 does not apply
+ * `default-server` to servers created with `add server`, which would otherwise check every 2 s. After a
+ * first failed check the next one comes sooner (`fastinter`), so a hung server leaves the pool in about
+ * `fall` check timeouts rather than `fall` intervals.
+ */
+function checkSettings(healthCheck: HealthCheckOptions | undefined): string {
+	const inter = healthCheck?.intervalMs ?? 1000;
+	return `inter ${inter}ms fastinter ${Math.max(50, Math.round(inter / 5))}ms fall ${healthCheck?.fall ?? 2} rise ${healthCheck?.rise ?? 1}`;
 }
 
 function serverId(id: string): string {
@@ -153,15 +167,20 @@ export async function startHaproxyBalancer(
 
 	// Ready when the runtime API answers.
 	const deadline = performance.now() + 10_000;
+	// A start that fails leaves no process and no temp dir behind.
+	const giveUp = async (why: string): Promise<never> => {
+		if (child.exitCode === null) child.kill("SIGKILL");
+		await exited;
+		await rm(dir, { recursive: true, force: true });
+		throw new CoreError("UNAVAILABLE", `${why}: ${stderr}`);
+	};
 	for (;;) {
-		if (child.exitCode !== null)
-			throw new CoreError("UNAVAILABLE", `haproxy exited: ${stderr}`);
+		if (child.exitCode !== null) await giveUp("haproxy exited");
 		try {
 			await runtime("show info");
 			break;
 		} catch {
-			if (performance.now() > deadline)
-				throw new CoreError("UNAVAILABLE", `haproxy did not start: ${stderr}`);
+			if (performance.now() > deadline) await giveUp("haproxy did not start");
 			await new Promise((r) => setTimeout(r, 50));
 		}
 	}
@@ -184,6 +203,8 @@ export async function startHaproxyBalancer(
 					...upstream,
 					healthy: status.startsWith("UP") || status === "DRAIN",
 					draining: status === "DRAIN",
+					// In mode http a server's sessions are the requests it is serving; queued ones wait for it.
+					inFlight: Number(col(r, "scur")) + Number(col(r, "qcur") || 0),
 					active: Number(col(r, "scur")),
 					total: Number(col(r, "stot")),
 				};
@@ -217,7 +238,7 @@ export async function startHaproxyBalancer(
 					`upstream "${id}" is already in the pool`,
 				);
 			await expectOk(
-				`add server ${BACKEND}/${id} ${upstream.host}:${upstream.port} check`,
+				`add server ${BACKEND}/${id} ${upstream.host}:${upstream.port} check ${checkSettings(options.healthCheck)}`,
 			);
 			known.set(id, upstream);
 			await expectOk(`enable health ${BACKEND}/${id}`);

@@ -1,8 +1,9 @@
 /**
  * @module @mdp/core/balancer
- * The load balancer that the vm and container patterns put in front of replicas: an embedded
- * connection-level balancer, and a driver that runs a real HAProxy with an equivalent configuration,
- * both behind one {@link Balancer} interface.
+ * The load balancer that the vm and container patterns put in front of replicas: an embedded balancer
+ * (HTTP-aware by default: an upstream per request over pooled keep-alive connections; or an L4 splice),
+ * and a driver that runs a real HAProxy with an equivalent configuration, both behind one {@link Balancer}
+ * interface with the same in-flight signal per upstream.
  *
  * @example
  * import { startEmbeddedBalancer } from "@mdp/core/balancer";

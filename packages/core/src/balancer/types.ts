@@ -24,9 +24,19 @@ export interface HealthCheckOptions {
 export interface UpstreamState extends Upstream {
 	healthy: boolean;
 	draining: boolean;
-	/** Connections (embedded) or sessions (HAProxy) open now. */
+	/**
+	 * Requests in flight now: sent to the upstream, response not complete yet (HAProxy: the server's
+	 * current sessions plus its queue, which in `mode http` are requests being served). The same meaning in
+	 * both balancers, so it is the signal to autoscale on. (The embedded balancer's TCP mode cannot see
+	 * requests: there it counts connections.)
+	 */
+	inFlight: number;
+	/**
+	 * What the balancer holds open to the upstream: connections, idle pooled ones included (embedded), or
+	 * sessions (HAProxy). Not comparable between balancers; use `inFlight` for decisions.
+	 */
 	active: number;
-	/** Connections or sessions handled so far. */
+	/** Requests (HTTP mode, HAProxy) or connections (embedded TCP mode) handled so far. */
 	total: number;
 }
 
@@ -40,9 +50,12 @@ export interface Balancer {
 		upstream: Upstream,
 		options?: { waitHealthy?: boolean; timeoutMs?: number },
 	): Promise<void>;
-	/** Removes an upstream at once (open connections are cut). */
+	/** Removes an upstream at once: its open connections are closed (in-flight requests are cut). */
 	remove(id: string): Promise<void>;
-	/** Sends no new work to the upstream and resolves when its open connections are gone (or after `timeoutMs`). */
+	/**
+	 * Sends no new request to the upstream (keep-alive clients included) and resolves when its in-flight
+	 * requests are done (or after `timeoutMs`).
+	 */
 	drain(id: string, options?: { timeoutMs?: number }): Promise<void>;
 	list(): Promise<UpstreamState[]>;
 	/** PIDs of processes the balancer runs (HAProxy), for footprint measurement. */
