@@ -7,12 +7,15 @@ import {
 	startEmbeddedBalancer,
 	type Upstream,
 } from "../src/balancer/index.ts";
+import { startServeProcess } from "../src/http/index.ts";
 
 /** The embedded balancer's HTTP mode: framing on real sockets, and holding requests while empty. */
 
 const servers: Server[] = [];
 const balancers: Balancer[] = [];
+const stops: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
+	for (const stop of stops.splice(0)) await stop();
 	for (const b of balancers.splice(0)) await b.close();
 	for (const s of servers.splice(0)) {
 		s.closeAllConnections();
@@ -279,5 +282,59 @@ describe("embedded balancer, HTTP mode", () => {
 		expect(timedOut).toMatch(/^HTTP\/1.1 503 /);
 		expect(timedOut).toContain("Retry-After: 1");
 		expect(empty).toBe(1);
+	});
+});
+
+describe("clients that go away in the middle of a run", () => {
+	it("leave no upstream connection paused in the pool: every later request is answered", async () => {
+		// Eight keep-alive clients sending back to back, dropped all at once (what a load driver does at
+		// the end of a run). An answer whose last bytes met a client's backpressure used to leave its
+		// upstream connection paused in the pool; the next request on it then waited forever.
+		const server = await startServeProcess({ args: ["--bare"] });
+		stops.push(() => server.stop());
+		const { hostname, port: serverPort } = new URL(server.url);
+		const lb = await startEmbeddedBalancer({
+			upstreams: [{ id: "a", host: hostname, port: Number(serverPort) }],
+			healthCheck,
+		});
+		balancers.push(lb);
+		await sleep(150);
+		const { port } = new URL(lb.url);
+		const request = "GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n";
+		for (let round = 0; round < 4; round++) {
+			const clients = Array.from({ length: 8 }, () =>
+				connect({ host: "127.0.0.1", port: Number(port) }),
+			);
+			for (const client of clients) {
+				client.on("error", () => {});
+				let text = "";
+				client.on("data", (c: Buffer) => {
+					text += c.toString("latin1");
+					let end = text.indexOf('{"live":true}');
+					while (end >= 0) {
+						text = text.slice(end + 13);
+						client.write(request);
+						end = text.indexOf('{"live":true}');
+					}
+				});
+				client.write(request);
+			}
+			await sleep(300);
+			for (const client of clients) client.destroy();
+			await sleep(100);
+			const answers = await Promise.all(
+				Array.from({ length: 8 }, () =>
+					Promise.race([
+						raw(lb.url, request, (t) => t.endsWith('{"live":true}')),
+						sleep(3000).then(() => "no answer within 3 s"),
+					]),
+				),
+			);
+			expect(
+				answers.map((a) => a.slice(0, 15)),
+				`round ${round + 1}`,
+			).toEqual(answers.map(() => "HTTP/1.1 200 OK"));
+		}
+		expect((await lb.list())[0]?.inFlight).toBe(0);
 	});
 });

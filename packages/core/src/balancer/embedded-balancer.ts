@@ -511,6 +511,10 @@ export async function startEmbeddedBalancer(
 			!conn.socket.destroyed &&
 			!closed
 		) {
+			// The response is all read: a pause for the client's backpressure (whose drain may never come, if
+			// the client goes away) must not follow the connection back into the pool, where the next
+			// exchange would wait forever for an answer nobody reads.
+			conn.socket.resume();
 			conn.idleSince = performance.now();
 			member.idle.push(conn);
 		} else {
