@@ -2,6 +2,7 @@ import { createHttpTarget } from "./targets/http.ts";
 import {
 	createContainerTarget,
 	createServerlessTarget,
+	createVmTarget,
 } from "./targets/patterns-dynamic.ts";
 import { createStaticTarget } from "./targets/static.ts";
 import type { BenchTarget } from "./types.ts";
@@ -14,27 +15,6 @@ export interface PatternEntry {
 	title: string;
 	/** Creates the pattern's target for a run. */
 	create(options: { coldStartRuns: number }): BenchTarget;
-}
-
-/** A pattern whose package has no `start()` yet: it appears in the results as not measured, never faked. */
-function pending(id: string, why: string): PatternEntry {
-	return {
-		id,
-		title: id,
-		create: () => {
-			const fail = () => Promise.reject(new Error(`${id}: ${why}`));
-			return {
-				id,
-				pattern: id,
-				title: id,
-				unavailable: why,
-				build: fail,
-				deploy: fail,
-				coldStart: fail,
-				offline: fail,
-			};
-		},
-	};
 }
 
 /**
@@ -52,7 +32,11 @@ export const PATTERNS: readonly PatternEntry[] = [
 		title: "http: one server process",
 		create: createHttpTarget,
 	},
-	pending("vm", "package not built yet"),
+	{
+		id: "vm",
+		title: "vm: process-isolated instances behind the embedded balancer",
+		create: createVmTarget,
+	},
 	{
 		id: "container",
 		title: "container: Docker containers behind the embedded balancer",

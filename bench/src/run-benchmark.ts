@@ -355,6 +355,7 @@ export async function runBenchmark(
 				cost: costPerMillion(t.pattern, prices, {
 					predictionsPerSecond: sat.median,
 					warmP50Ms: summarizeLatency(runs.light ?? []).p50_ms.median,
+					instances: Number(extras?.replicas ?? 1),
 				}),
 				...(extras ? { extras } : {}),
 				raw: runs,

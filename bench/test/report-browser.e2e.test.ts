@@ -2,7 +2,6 @@ import { spawnSync } from "node:child_process";
 import { cp, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { runsWith, testArtifactsDir } from "@mdp/core/testing";
 import { chromium } from "playwright-core";
 import { describe, expect, it } from "vitest";

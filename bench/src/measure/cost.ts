@@ -53,7 +53,12 @@ export function vmCostPerMillion(
 export function costPerMillion(
 	pattern: string,
 	prices: Prices,
-	figures: { predictionsPerSecond: number; warmP50Ms: number },
+	figures: {
+		predictionsPerSecond: number;
+		warmP50Ms: number;
+		/** Instances a vm fleet runs: each is a VM of its own. */
+		instances?: number;
+	},
 	functionMemoryGb = 0.5,
 ): { usd_per_million_predictions: number; basis: string } {
 	if (pattern === "serverless") {
@@ -78,5 +83,15 @@ export function costPerMillion(
 			basis: `${prices.container.name}: 2 vCPU + 4 GB at $${perHour.toFixed(4)}/h (${prices.date}), kept busy at the measured saturation throughput`,
 		};
 	}
-	return vmCostPerMillion(prices, figures.predictionsPerSecond);
+	const instances = pattern === "vm" ? (figures.instances ?? 1) : 1;
+	const one = vmCostPerMillion(
+		prices,
+		figures.predictionsPerSecond / instances,
+	);
+	return instances === 1
+		? one
+		: {
+				usd_per_million_predictions: one.usd_per_million_predictions,
+				basis: `${instances} × ${one.basis} (each instance a VM of its own, sharing the measured throughput)`,
+			};
 }

@@ -49,7 +49,7 @@ export function createVmTarget(options: {
 			bundle: ctx.bundle,
 		});
 	});
-	return createDeploymentTarget({
+	const target = createDeploymentTarget({
 		id: "vm",
 		title: `vm: ${FLEET_REPLICAS} process-isolated instances (no hypervisor) behind the embedded balancer`,
 		coldStartRuns: options.coldStartRuns,
@@ -81,6 +81,31 @@ export function createVmTarget(options: {
 			});
 		},
 	});
+	return {
+		...target,
+		// Scale-out latency: a one-instance fleet asked for a second instance, timed until it serves.
+		async extras(ctx) {
+			const { start } = (await import("@mdp/vm")) as typeof import("@mdp/vm");
+			const artifact = await server(ctx);
+			const fleet = await start({
+				bundle: ctx.bundle,
+				replicas: 1,
+				artifact: artifact.path,
+			});
+			try {
+				const started = performance.now();
+				await fleet.scale?.(2);
+				const scaleOutMs = performance.now() - started;
+				return {
+					replicas: FLEET_REPLICAS,
+					isolation: "process-isolated instances, no hypervisor",
+					scale_out_ms: Math.round(scaleOutMs),
+				};
+			} finally {
+				await fleet.stop();
+			}
+		},
+	};
 }
 
 /**

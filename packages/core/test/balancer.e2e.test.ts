@@ -13,6 +13,7 @@ import {
 	toHaproxyConfig,
 	type Upstream,
 } from "../src/balancer/index.ts";
+import { runsWith } from "../src/testing/tools.ts";
 
 /** A tiny upstream: answers its id, readiness can be toggled, responses can be delayed. */
 interface Backend extends Upstream {
@@ -159,9 +160,7 @@ const kinds: [
 describe.each(kinds)("%s balancer", (kind, start) => {
 	// With CI=true a missing HAProxy fails the HAProxy tests instead of skipping them.
 	const available =
-		kind !== "haproxy" ||
-		findHaproxy() !== undefined ||
-		process.env.CI === "true";
+		kind !== "haproxy" || runsWith("haproxy", findHaproxy() !== undefined);
 	/** Balances each request (the TCP mode only balances connections: those tests do not apply to it). */
 	const perRequest = kind !== "embedded-tcp";
 
@@ -290,7 +289,7 @@ describe.each(kinds)("%s balancer", (kind, start) => {
 		expect(res.status).toBe(503);
 	});
 
-	(perRequest ? it.runIf(available) : it.skip)(
+	it.runIf(available && perRequest)(
 		"keep-alive clients reach an upstream added at run time within 2 s, and leave a drained one within 2 s",
 		async () => {
 			const { lb } = await pool(2);
@@ -366,7 +365,7 @@ describe.each(kinds)("%s balancer", (kind, start) => {
 		},
 	);
 
-	(perRequest ? it.runIf(available) : it.skip)(
+	it.runIf(available && perRequest)(
 		"reports requests in flight per upstream, not connections",
 		async () => {
 			const { lb, list } = await pool(2);
@@ -417,7 +416,7 @@ describe("toHaproxyConfig", () => {
 		expect(config).toContain("bind 127.0.0.1:8000");
 	});
 
-	it.runIf(findHaproxy() !== undefined)(
+	it.runIf(runsWith("haproxy", findHaproxy() !== undefined))(
 		"is accepted by haproxy -c",
 		async () => {
 			const dir = await mkdtemp(join(tmpdir(), "mdp-hacfg-"));
@@ -438,7 +437,7 @@ describe("toHaproxyConfig", () => {
 		},
 	);
 
-	it.runIf(findHaproxy() !== undefined || process.env.CI === "true")(
+	it.runIf(runsWith("haproxy", findHaproxy() !== undefined))(
 		"startHaproxyBalancer fails with HAProxy's reason when its port is taken",
 		async () => {
 			const taken = createServer();

@@ -1,6 +1,13 @@
 #!/usr/bin/env node
-// Workspace packages ship TypeScript source (CONTRIBUTING.md, "Conventions"): run the CLI through tsx.
-import { register } from "tsx/esm/api";
+// In the workspace the TypeScript sources run through tsx (CONTRIBUTING.md, "Conventions"); the published
+// package has no sources and runs its build in dist/.
+import { existsSync } from "node:fs";
 
-register();
-await import("../src/cli.ts");
+const source = new URL("../src/cli.ts", import.meta.url);
+if (existsSync(source)) {
+	const { register } = await import("tsx/esm/api");
+	register();
+	await import(source.href);
+} else {
+	await import("../dist/cli.js");
+}

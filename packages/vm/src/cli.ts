@@ -10,6 +10,7 @@ const USAGE = `mdp-vm: the VM pattern, a fleet of process-isolated instances (no
 Usage:
   mdp-vm up     [--bundle DIR] [--replicas N] [--min A --max B [--target-in-flight N]]
                 [--lb embedded|haproxy] [--instance-size 1cpu-512mb] [--port P] [--log FILE] [--state FILE]
+                [--artifact DIR (a server built by buildServer, used as is)]
                 starts the fleet, prints its endpoint, logs (JSON lines) on stdout and to --log, a live
                 status line on stderr; Ctrl-C / SIGTERM drains and stops everything
   mdp-vm update --bundle NEWDIR [--state FILE]   rolling model update of the running fleet
@@ -46,6 +47,7 @@ async function main(argv: string[]): Promise<number> {
 			"target-in-flight": { type: "string" },
 			lb: { type: "string", default: "embedded" },
 			"instance-size": { type: "string" },
+			artifact: { type: "string" },
 			port: { type: "string", default: "0" },
 			log: { type: "string" },
 			state: { type: "string", default: DEFAULT_STATE_FILE },
@@ -101,6 +103,7 @@ async function main(argv: string[]): Promise<number> {
 						? { min, max, targetInFlight }
 						: undefined,
 				logFile: log,
+				artifact: values.artifact ? resolve(values.artifact) : undefined,
 				onLog: (entry) => writeLine(JSON.stringify(entry)),
 			});
 			const control = await serveControl(fleet, stateFile, { log });
