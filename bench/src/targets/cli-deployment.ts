@@ -1,20 +1,6 @@
 import { readdirSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import type { Deployment, DeploymentUnit } from "@mdp/core";
 import { spawnUntilReady } from "@mdp/core/process";
-
-/** A free port on loopback, for a command that takes `--port`. */
-export function freePort(): Promise<number> {
-	return new Promise((resolve, reject) => {
-		const server = createServer();
-		server.once("error", reject);
-		server.listen(0, "127.0.0.1", () => {
-			const address = server.address();
-			const port = typeof address === "object" && address ? address.port : 0;
-			server.close(() => resolve(port));
-		});
-	});
-}
 
 /** Every process whose parent chain leads to `pid` (its children, their children, …), from /proc. */
 export function descendants(pid: number): number[] {

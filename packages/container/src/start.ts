@@ -1,5 +1,4 @@
 import { randomBytes } from "node:crypto";
-import { createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -9,6 +8,7 @@ import {
 	type ModelUpdate,
 } from "@mdp/core";
 import { startEmbeddedBalancer } from "@mdp/core/balancer";
+import { freePort } from "@mdp/core/process";
 import type Docker from "dockerode";
 import { buildModelImage, imageModel } from "./build-image.ts";
 import {
@@ -668,18 +668,6 @@ export function parseMemory(
 		(match[2] ?? "").toLowerCase() as "" | "k" | "m" | "g"
 	];
 	return Math.round(Number(match[1]) * scale);
-}
-
-async function freePort(): Promise<number> {
-	const server = createNetServer();
-	await new Promise<void>((resolve, reject) => {
-		server.once("error", reject);
-		server.listen(0, "127.0.0.1", () => resolve());
-	});
-	const address = server.address();
-	const port = typeof address === "object" && address ? address.port : 0;
-	await new Promise((r) => server.close(r));
-	return port;
 }
 
 /** Asks a server to drain (readiness false, `Connection: close`); quietly does nothing if it cannot. */

@@ -33,6 +33,7 @@ export {
 	loadBundle,
 	parseManifestText,
 	readManifestName,
+	readServedModel,
 	sha256Hex,
 } from "./load-bundle.ts";
 export type { ModelBundle } from "./load-bundle.ts";

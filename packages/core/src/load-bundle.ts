@@ -167,3 +167,15 @@ async function readBundleFile(
 		await handle?.close();
 	}
 }
+
+/** Name, version and model digest of the bundle in `dir` (verified): what a deployment says it serves. */
+export async function readServedModel(
+	dir: string,
+): Promise<{ name: string; version: string; sha256: string }> {
+	const { manifest } = await loadBundle(dir);
+	return {
+		name: manifest.name,
+		version: manifest.version,
+		sha256: manifest.model.sha256,
+	};
+}

@@ -8,8 +8,8 @@ import {
 	type Deployment,
 	type DeploymentUnit,
 	isCoreError,
-	loadBundle,
 	type ModelUpdate,
+	readServedModel,
 } from "@mdp/core";
 import {
 	type Balancer,
@@ -20,7 +20,11 @@ import {
 } from "@mdp/core/balancer";
 import { buildServer } from "@mdp/core/build";
 import { type AdminClient, createAdminClient } from "@mdp/core/http";
-import { type ReadyProcess, spawnUntilReady } from "@mdp/core/process";
+import {
+	freePort,
+	type ReadyProcess,
+	spawnUntilReady,
+} from "@mdp/core/process";
 import { type AutoscaleOptions, createAutoscaler } from "./autoscaler.ts";
 import {
 	type CgroupSupport,
@@ -144,15 +148,6 @@ interface Instance {
 }
 
 type Served = ModelUpdate["to"];
-
-async function describeBundle(dir: string): Promise<Served> {
-	const { manifest } = await loadBundle(dir);
-	return {
-		name: manifest.name,
-		version: manifest.version,
-		sha256: manifest.model.sha256,
-	};
-}
 
 /**
  * Starts a VM-pattern fleet on this machine: the server built once by `buildServer`, replicated as
@@ -492,7 +487,7 @@ export async function start(options: VmOptions): Promise<VmDeployment> {
 
 	async function rollOut(dir: string): Promise<ModelUpdate> {
 		// The bundle is verified (manifest, hash) before any instance is touched.
-		const next = await describeBundle(dir);
+		const next = await readServedModel(dir);
 		const stored = await storeBundle(dir);
 		const from = current;
 		const done: Instance[] = [];
@@ -547,7 +542,7 @@ export async function start(options: VmOptions): Promise<VmDeployment> {
 	}
 
 	try {
-		current = await describeBundle(options.bundle);
+		current = await readServedModel(options.bundle);
 		currentDir = await storeBundle(options.bundle);
 		history.push(currentDir);
 		if (options.logFile)
@@ -623,12 +618,15 @@ export async function start(options: VmOptions): Promise<VmDeployment> {
 				if (busy || stopped) return;
 				busy = true;
 				try {
+					// Every instance that is not draining counts, healthy or not: under heavy load an instance's
+					// readiness probe can time out while it still serves, and dropping it from the signal would
+					// hide exactly the load that should scale the fleet out. Dead instances are replaced apart.
 					const states = await lb.list();
-					const ready = states.filter((s) => s.healthy && !s.draining);
+					const serving = states.filter((s) => !s.draining);
 					const want = scaler.decide({
 						at: performance.now(),
-						instances: ready.length,
-						inFlight: ready.reduce((n, s) => n + s.inFlight, 0),
+						instances: serving.length,
+						inFlight: serving.reduce((n, s) => n + s.inFlight, 0),
 					});
 					if (want !== undefined) {
 						const decidedAt = performance.now();
@@ -715,13 +713,4 @@ export async function start(options: VmOptions): Promise<VmDeployment> {
 		},
 	};
 	return deployment;
-}
-
-async function freePort(hostname = "127.0.0.1"): Promise<number> {
-	const { createServer } = await import("node:net");
-	const server = createServer();
-	await new Promise<void>((r) => server.listen(0, hostname, r));
-	const address = server.address();
-	await new Promise((r) => server.close(r));
-	return typeof address === "object" && address ? address.port : 0;
 }

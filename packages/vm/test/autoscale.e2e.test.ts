@@ -41,6 +41,7 @@ describe("autoscaling on requests in flight per instance", () => {
 		// 16 keep-alive clients with 50 records each keep well over 2 requests in flight per instance.
 		const load = steadyLoad(fleet.url, golden, {
 			concurrency: 16,
+			recordsPerRequest: 50,
 			maxSeconds: 40,
 		});
 		const grown = await until(() => instances() >= 2, 20_000);

@@ -30,6 +30,8 @@ export function steadyLoad(
 		concurrency?: number;
 		checkGolden?: boolean;
 		maxSeconds?: number;
+		/** Records in each request (the same golden record repeated). Default 1. */
+		recordsPerRequest?: number;
 	} = {},
 ) {
 	const outcomes: Outcome[] = [];
@@ -43,7 +45,12 @@ export function steadyLoad(
 				const res = await fetch(`${url}/predict`, {
 					method: "POST",
 					headers: { "content-type": "application/json" },
-					body: JSON.stringify({ records: [g.record] }),
+					body: JSON.stringify({
+						records: Array.from(
+							{ length: options.recordsPerRequest ?? 1 },
+							() => g.record,
+						),
+					}),
 					signal: AbortSignal.timeout(30_000),
 				});
 				const body = (await res.json()) as {
@@ -53,7 +60,8 @@ export function steadyLoad(
 				};
 				const golden =
 					options.checkGolden === false ||
-					compareToGolden([g], body.predictions ?? []).length === 0;
+					(body.predictions?.length === (options.recordsPerRequest ?? 1) &&
+						compareToGolden([g], body.predictions.slice(0, 1)).length === 0);
 				outcomes.push({
 					sent,
 					at: performance.now(),

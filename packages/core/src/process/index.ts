@@ -18,3 +18,4 @@ export type {
 } from "./spawn-until-ready.ts";
 export { startServeDeployment } from "./serve-deployment.ts";
 export type { ServeDeploymentOptions } from "./serve-deployment.ts";
+export { freePort } from "./free-port.ts";

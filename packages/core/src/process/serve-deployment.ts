@@ -5,7 +5,7 @@ import { join, resolve } from "node:path";
 import type { Deployment, ModelUpdate } from "../deployment.ts";
 import { createAdminClient } from "../http/repository-client.ts";
 import { startServeProcess } from "../http/serve-process.ts";
-import { loadBundle } from "../load-bundle.ts";
+import { readServedModel } from "../load-bundle.ts";
 
 /** Options of {@link startServeDeployment}. */
 export interface ServeDeploymentOptions {
@@ -19,17 +19,6 @@ export interface ServeDeploymentOptions {
 	wrapper?: string[];
 	/** Limits passed as `--max-body-bytes` / `--max-records`, and reported by the deployment. */
 	limits?: { maxBodyBytes?: number; maxRecords?: number };
-}
-
-type Served = ModelUpdate["to"];
-
-async function describe(dir: string): Promise<Served> {
-	const { manifest } = await loadBundle(dir);
-	return {
-		name: manifest.name,
-		version: manifest.version,
-		sha256: manifest.model.sha256,
-	};
 }
 
 /**
@@ -48,7 +37,7 @@ export async function startServeDeployment(
 ): Promise<Deployment> {
 	const root = await mkdtemp(join(tmpdir(), "mdp-serve-root-"));
 	const token = randomBytes(24).toString("hex");
-	let current = await describe(options.bundle);
+	let current = await readServedModel(options.bundle);
 	const history: string[] = [];
 	let generation = 0;
 	const place = async (dir: string, name: string) => {
@@ -92,7 +81,7 @@ export async function startServeDeployment(
 	}
 	const admin = createAdminClient({ url: server.url, token });
 	const swapTo = async (dir: string): Promise<ModelUpdate> => {
-		const next = await describe(dir);
+		const next = await readServedModel(dir);
 		const previous = await place(dir, next.name);
 		try {
 			await admin.load(next.name);

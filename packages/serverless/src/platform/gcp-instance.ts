@@ -1,7 +1,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { request as httpRequest } from "node:http";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { join } from "node:path";
+import { freePort } from "@mdp/core/process";
 import { INIT_EVENT, type InitPhases } from "../handlers/init-function.ts";
 import { installedPackage } from "../installed-package.ts";
 import {
@@ -53,18 +54,6 @@ const HOP_BY_HOP = new Set([
 	"trailer",
 	"content-length",
 ]);
-
-async function freePort(): Promise<number> {
-	return new Promise((resolve, reject) => {
-		const server = createServer();
-		server.once("error", reject);
-		server.listen(0, "127.0.0.1", () => {
-			const address = server.address();
-			const port = typeof address === "object" && address ? address.port : 0;
-			server.close(() => resolve(port));
-		});
-	});
-}
 
 /**
  * One Cloud Run functions instance: `functions-framework --target=NAME --port=P --source=DIR` as a process
