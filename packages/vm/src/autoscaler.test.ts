@@ -34,6 +34,23 @@ describe("createAutoscaler", () => {
 		expect(decisions).toEqual([[900, 3]]);
 	});
 
+	it("scales out when its timer drifts (a sample every 105 ms, as on a busy machine)", () => {
+		const scaler = createAutoscaler({
+			min: 1,
+			max: 3,
+			targetInFlight: 2,
+			scaleOutDelayMs: 500,
+			scaleInDelayMs: 1500,
+			cooldownMs: 1000,
+		});
+		const decisions: number[] = [];
+		for (let at = 0; at < 3000; at += 105) {
+			const want = scaler.decide({ at, instances: 1, inFlight: 8 });
+			if (want !== undefined) decisions.push(want);
+		}
+		expect(decisions[0]).toBe(3);
+	});
+
 	it("ignores a short spike", () => {
 		const scaler = createAutoscaler(options);
 		expect(feed(scaler, 0, 500, 1, 20)).toEqual([]);

@@ -61,9 +61,12 @@ export function createAutoscaler(options: AutoscaleOptions) {
 			if (sample.at - lastChange < cooldown) return undefined;
 			const since = (ms: number) =>
 				window.filter((s) => sample.at - s.at <= ms);
-			const covers = (list: AutoscaleSample[], ms: number) =>
-				list.length > 0 &&
-				sample.at - (list[0] as AutoscaleSample).at >= ms * 0.9;
+			// Samples reach back `ms` when the oldest one kept is at least that old. (Asking it of the samples
+			// within `ms` only held when the timer ticked exactly on time: a few ms of drift per tick, as on a
+			// busy machine, left the oldest of them just short, and the fleet never scaled.)
+			const covers = (_list: AutoscaleSample[], ms: number) =>
+				window.length > 0 &&
+				sample.at - (window[0] as AutoscaleSample).at >= ms * 0.9;
 			const average = (list: AutoscaleSample[]) =>
 				list.reduce((n, s) => n + perInstance(s), 0) / Math.max(list.length, 1);
 			const outWindow = since(outDelay);
