@@ -34,7 +34,8 @@ Usage:
                                        (default: bench/reports/latest)
 
 run writes bench/reports/<timestamp>/ (results.json, report.md, report.html; git ignores it);
---publish also copies it to bench/reports/latest/, the report the repository keeps. The full run takes about 8 minutes on 2 cores; --quick about 1 minute.`;
+--publish also copies it to bench/reports/latest/, the report the repository keeps. The full run (3 rounds, the model-size sweep) is not yet timed with every pattern;
+--quick takes about 2.5 minutes.`;
 
 const REPORTS = resolve(import.meta.dirname, "..", "reports");
 
