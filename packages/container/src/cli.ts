@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { CoreError, runCli } from "@mdp/core";
+import { CoreError, runCli, stopSignal } from "@mdp/core";
 import { buildModelImage } from "./build-image.ts";
 import { connectEngine, type EngineName } from "./engine.ts";
 import { writeManifests } from "./render.ts";
@@ -130,6 +130,7 @@ async function main(): Promise<number> {
 			return 0;
 		}
 		case "up": {
+			const stopping = stopSignal();
 			if (!values.image && !values.bundle)
 				throw new CoreError(
 					"INVALID_ARGUMENT",
@@ -166,10 +167,7 @@ async function main(): Promise<number> {
 			log(
 				`mdp-container: ${deployment.url} (deployment ${deployment.id}, logs in ${deployment.logFile}); Ctrl-C stops it`,
 			);
-			await new Promise<void>((resolve) => {
-				process.once("SIGINT", () => resolve());
-				process.once("SIGTERM", () => resolve());
-			});
+			await stopping;
 			log("mdp-container: stopping");
 			await deployment.stop();
 			return 0;

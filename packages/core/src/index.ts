@@ -78,7 +78,7 @@ export type {
 
 // ---- Command-line edge, and files of the package itself ----
 export { moduleFile } from "./module-file.ts";
-export { runCli } from "./run-cli.ts";
+export { runCli, stopSignal } from "./run-cli.ts";
 
 // ---- What deployment packages produce and return ----
 export type { Artifact } from "./artifact.ts";

@@ -31,3 +31,28 @@ export function runCli(name: string, main: () => Promise<number>): void {
 		},
 	);
 }
+
+/**
+ * Resolves with the first SIGINT or SIGTERM received from the moment it is called. A command that starts
+ * processes or containers calls it before starting them: a signal that arrives while they start is then
+ * neither fatal (Node's default would exit at once and leave them running) nor lost.
+ *
+ * @example
+ * const stopping = stopSignal();
+ * const fleet = await start(options);
+ * await stopping;
+ * await fleet.stop();
+ */
+export function stopSignal(): Promise<NodeJS.Signals> {
+	return new Promise((resolve) => {
+		const onInt = () => done("SIGINT");
+		const onTerm = () => done("SIGTERM");
+		const done = (signal: NodeJS.Signals) => {
+			process.off("SIGINT", onInt);
+			process.off("SIGTERM", onTerm);
+			resolve(signal);
+		};
+		process.once("SIGINT", onInt);
+		process.once("SIGTERM", onTerm);
+	});
+}

@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { CoreError, runCli } from "@mdp/core";
+import { CoreError, runCli, stopSignal } from "@mdp/core";
 import { formatBytes, PROVIDERS, type Provider } from "./limits.ts";
 import { type FunctionPackage, packageFunction } from "./package-function.ts";
 import { start } from "./start.ts";
@@ -136,6 +136,7 @@ async function main(argv: string[]): Promise<number> {
 		return 0;
 	}
 	if (command === "serve") {
+		const stopping = stopSignal();
 		if (provider === "azure")
 			throw new CoreError(
 				"INVALID_ARGUMENT",
@@ -185,10 +186,7 @@ async function main(argv: string[]): Promise<number> {
 				pid: process.pid,
 			}),
 		);
-		await new Promise<void>((resolve) => {
-			process.once("SIGINT", () => resolve());
-			process.once("SIGTERM", () => resolve());
-		});
+		await stopping;
 		await deployment.stop();
 		return 0;
 	}

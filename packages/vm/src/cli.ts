@@ -1,6 +1,6 @@
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { CoreError, referenceBundleDir, runCli } from "@mdp/core";
+import { CoreError, referenceBundleDir, runCli, stopSignal } from "@mdp/core";
 import { callControl, DEFAULT_STATE_FILE, serveControl } from "./control.ts";
 import { type FleetStatus, start } from "./fleet.ts";
 import { parseInstanceSize } from "./instance-size.ts";
@@ -88,6 +88,7 @@ async function main(argv: string[]): Promise<number> {
 
 	switch (command) {
 		case "up": {
+			const stopping = stopSignal();
 			const bundle = resolve(values.bundle ?? referenceBundleDir);
 			const stateFile = resolve(values.state);
 			const log = resolve(values.log ?? join(dirname(stateFile), "fleet.log"));
@@ -126,10 +127,7 @@ async function main(argv: string[]): Promise<number> {
 				if (tty) process.stderr.write(`\r\x1b[K${line}`);
 				else if (ticks++ % 5 === 0) process.stderr.write(`${line}\n`);
 			}, 1000);
-			await new Promise<void>((resolveStop) => {
-				process.once("SIGINT", resolveStop);
-				process.once("SIGTERM", resolveStop);
-			});
+			await stopping;
 			clearInterval(timer);
 			process.stderr.write(
 				`${tty ? "\n" : ""}mdp-vm: draining and stopping…\n`,
