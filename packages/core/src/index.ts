@@ -79,6 +79,7 @@ export type {
 // ---- Command-line edge, and files of the package itself ----
 export { moduleFile } from "./module-file.ts";
 export { runCli, stopSignal } from "./run-cli.ts";
+export { toLimitArgs } from "./serve-args.ts";
 
 // ---- What deployment packages produce and return ----
 export type { Artifact } from "./artifact.ts";

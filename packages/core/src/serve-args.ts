@@ -88,3 +88,18 @@ function optionalInteger(
 ): number | undefined {
 	return text === undefined ? undefined : integer(text, flag);
 }
+
+/** The server arguments that set `limits` (`--max-body-bytes`, `--max-records`): the inverse of parsing them. */
+export function toLimitArgs(limits?: {
+	maxBodyBytes?: number;
+	maxRecords?: number;
+}): string[] {
+	return [
+		...(limits?.maxBodyBytes === undefined
+			? []
+			: ["--max-body-bytes", String(limits.maxBodyBytes)]),
+		...(limits?.maxRecords === undefined
+			? []
+			: ["--max-records", String(limits.maxRecords)]),
+	];
+}

@@ -10,6 +10,7 @@ import {
 	isCoreError,
 	type ModelUpdate,
 	readServedModel,
+	toLimitArgs,
 } from "@mdp/core";
 import {
 	type Balancer,
@@ -233,14 +234,7 @@ export async function start(options: VmOptions): Promise<VmDeployment> {
 	}
 
 	let artifact: string;
-	const limitArgs = [
-		...(options.limits?.maxBodyBytes === undefined
-			? []
-			: ["--max-body-bytes", String(options.limits.maxBodyBytes)]),
-		...(options.limits?.maxRecords === undefined
-			? []
-			: ["--max-records", String(options.limits.maxRecords)]),
-	];
+	const limitArgs = toLimitArgs(options.limits);
 
 	async function launch(): Promise<Instance> {
 		const n = (sequence++ % 250) + 1;

@@ -6,6 +6,7 @@ import type { Deployment, ModelUpdate } from "../deployment.ts";
 import { createAdminClient } from "../http/repository-client.ts";
 import { startServeProcess } from "../http/serve-process.ts";
 import { readServedModel } from "../load-bundle.ts";
+import { toLimitArgs } from "../serve-args.ts";
 
 /** Options of {@link startServeDeployment}. */
 export interface ServeDeploymentOptions {
@@ -52,14 +53,7 @@ export async function startServeDeployment(
 	await cp(resolve(options.bundle), join(root, current.name), {
 		recursive: true,
 	});
-	const limitArgs = [
-		...(options.limits?.maxBodyBytes === undefined
-			? []
-			: ["--max-body-bytes", String(options.limits.maxBodyBytes)]),
-		...(options.limits?.maxRecords === undefined
-			? []
-			: ["--max-records", String(options.limits.maxRecords)]),
-	];
+	const limitArgs = toLimitArgs(options.limits);
 	let server: Awaited<ReturnType<typeof startServeProcess>>;
 	try {
 		server = await startServeProcess({
