@@ -1,5 +1,6 @@
-// Serving benchmarks of issue 3, run by hand (`pnpm -F @mdp/core bench:serving`), not as timed tests:
-//   1. HTTP overhead: POST /predict (1 record) against a bare Hono app returning a constant JSON.
+// Serving benchmarks, run by hand (`pnpm -F @mdp/core bench:serving`), not as timed tests:
+//   1. HTTP overhead: POST /predict (1 record) against a bare Hono app returning a constant JSON, and the
+//      same record through OIP infer (`/v2/models/penguins/infer`) against /predict.
 //   2. Adaptive batching: 64 concurrent single-record requests with and without batching.
 //   3. Balancers: through the embedded balancer and through HAProxy against direct to one upstream.
 // wrk (Debian) drives the load on core 1; servers and balancers share core 0 (taskset), so every variant
@@ -37,17 +38,33 @@ const pinned = (
 
 const dir = await mkdtemp(join(tmpdir(), "mdp-bench-serving-"));
 const [first] = await readGoldenSet(join(referenceBundleDir, "golden.jsonl"));
-const script = join(dir, "post.lua");
-await writeFile(
-	script,
-	`wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = ${JSON.stringify(JSON.stringify({ records: [first?.record] }))}\n`,
-);
+const wrkScript = async (name: string, body: unknown) => {
+	const file = join(dir, name);
+	await writeFile(
+		file,
+		`wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = ${JSON.stringify(JSON.stringify(body))}\n`,
+	);
+	return file;
+};
+const record = (first?.record ?? {}) as Record<string, unknown>;
+const predictScript = await wrkScript("predict.lua", { records: [record] });
+const oipScript = await wrkScript("infer.lua", {
+	inputs: Object.entries(record).map(([name, value]) => ({
+		name,
+		shape: [1],
+		datatype: typeof value === "string" ? "BYTES" : "FP32",
+		data: [value],
+	})),
+});
 
 interface Target {
 	name: string;
 	group: string;
 	connections: number;
 	url: () => string;
+	/** Request path and wrk script; POST /predict with one record unless given. */
+	path?: string;
+	script?: string;
 }
 interface Sample {
 	rps: number;
@@ -59,7 +76,12 @@ interface Sample {
 const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1000 };
 
 /** Runs wrk without blocking this process, whose event loop also runs the embedded balancer. */
-async function wrk(url: string, connections: number): Promise<Sample> {
+async function wrk(
+	url: string,
+	connections: number,
+	path = "/predict",
+	script = predictScript,
+): Promise<Sample> {
 	const [command, args] = pinned(1, "wrk", [
 		"-t1",
 		`-c${connections}`,
@@ -67,7 +89,7 @@ async function wrk(url: string, connections: number): Promise<Sample> {
 		"--latency",
 		"-s",
 		script,
-		`${url}/predict`,
+		`${url}${path}`,
 	]);
 	const out = await new Promise<string>((resolve) => {
 		const child = spawn(command, args, {
@@ -151,6 +173,20 @@ const targets: Target[] = [
 		url: () => plain.url,
 	},
 	{
+		group: "oip",
+		name: "mdp /predict, adaptive batching (reference for OIP)",
+		connections: 32,
+		url: () => batched.url,
+	},
+	{
+		group: "oip",
+		name: "mdp OIP infer, 1 record, adaptive batching",
+		connections: 32,
+		url: () => batched.url,
+		path: "/v2/models/penguins/infer",
+		script: oipScript,
+	},
+	{
 		group: "batching",
 		name: "no batching, c=64",
 		connections: 64,
@@ -186,12 +222,12 @@ const targets: Target[] = [
 		: []),
 ];
 const samples = new Map<Target, Sample[]>(targets.map((t) => [t, []]));
-for (const t of targets) await wrk(t.url(), t.connections); // warm-up, discarded
+for (const t of targets) await wrk(t.url(), t.connections, t.path, t.script); // warm-up, discarded
 for (let round = 0; round < ROUNDS; round++) {
 	for (let i = 0; i < targets.length; i++) {
 		const t = targets[(i + round) % targets.length] as Target;
 		process.stderr.write(`round ${round + 1}/${ROUNDS}: ${t.name}\n`);
-		samples.get(t)?.push(await wrk(t.url(), t.connections));
+		samples.get(t)?.push(await wrk(t.url(), t.connections, t.path, t.script));
 	}
 }
 
@@ -200,7 +236,7 @@ const median = (xs: number[]) =>
 console.log(
 	`\nServing benchmarks: wrk -t1, ${SECONDS} s × ${ROUNDS} rounds, medians; servers on core 0, wrk on core 1\n`,
 );
-for (const group of ["overhead", "batching", "balancer"]) {
+for (const group of ["overhead", "oip", "batching", "balancer"]) {
 	const rows = targets.filter((t) => t.group === group);
 	const base = median((samples.get(rows[0] as Target) ?? []).map((s) => s.rps));
 	console.log(

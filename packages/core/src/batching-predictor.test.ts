@@ -142,3 +142,34 @@ describe("a model result of the wrong shape (issue 14, defect 6)", () => {
 		await predictor.close();
 	});
 });
+
+describe("a model whose run throws instead of rejecting", () => {
+	it("fails that batch only: the next request runs (the predictor is not left busy forever)", async () => {
+		const { manifest } = bundle;
+		const real = await loadOnnxModel(bundle.modelBytes, {
+			inputName: "features",
+			outputName: "probabilities",
+			columns: manifest.model.input.columns,
+		});
+		models.push(real);
+		let calls = 0;
+		const predictor = createBatchingPredictor({
+			manifest,
+			model: {
+				// Not async: the first call throws synchronously, as a native binding can.
+				run(batch) {
+					if (++calls === 1) throw new Error("tensor refused");
+					return real.run(batch);
+				},
+				async close() {},
+			},
+			maxBatchRows: 32,
+		});
+		const [g] = golden as [GoldenCase];
+		await expect(predictor.predict([g.record])).rejects.toMatchObject({
+			code: "INFERENCE_FAILED",
+		});
+		const [prediction] = await predictor.predict([g.record]);
+		expect(compareToGolden([g], [prediction], 1e-6)).toEqual([]);
+	});
+});

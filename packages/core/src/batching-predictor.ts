@@ -56,7 +56,13 @@ export function createBatchingPredictor(
 	function schedule(): void {
 		if (running || scheduled || queue.length === 0) return;
 		const waited = performance.now() - (queue[0] as Pending).enqueuedAt;
-		if (
+		if (maxDelayMs === 0 && queue.length === 1) {
+			// Driven by queue depth: an idle model with one request waiting runs it now. (onnxruntime-node
+			// defers the run itself to setImmediate, after the poll phase; deferring here too would cost
+			// every isolated request one more event-loop turn.) Requests that arrive meanwhile queue up and
+			// form the next batch.
+			flush();
+		} else if (
 			maxDelayMs === 0 ||
 			queuedRows >= maxBatchRows ||
 			waited >= maxDelayMs
@@ -94,7 +100,14 @@ export function createBatchingPredictor(
 			batch.length === 1
 				? (batch[0] as Pending).batch.data
 				: concat(batch, rows * columns);
-		model.run({ data, rows, columns }).then(
+		let run: Promise<Float32Array>;
+		try {
+			run = model.run({ data, rows, columns });
+		} catch (error) {
+			// A synchronous throw must fail this batch, not leave `running` set forever.
+			run = Promise.reject(error);
+		}
+		run.then(
 			(output) => {
 				const inferenceMs = performance.now() - started;
 				const k = labels.length;

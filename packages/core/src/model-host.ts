@@ -252,25 +252,47 @@ export class ModelHost {
 	 * Runs `fn` with the model's predictor, keeping the model alive until it settles even if it is
 	 * swapped out meanwhile.
 	 */
-	async use<T>(
+	use<T>(
 		model: HostedModel,
 		fn: (predictor: Predictor) => Promise<T>,
 	): Promise<T> {
 		const entry = this.#models.get(model.name)?.get(model.version);
 		if (!entry || entry.model !== model) {
-			throw new CoreError(
-				"NOT_FOUND",
-				`model "${model.name}" version "${model.version}" is no longer served`,
+			return Promise.reject(
+				new CoreError(
+					"NOT_FOUND",
+					`model "${model.name}" version "${model.version}" is no longer served`,
+				),
 			);
 		}
 		entry.inFlight++;
-		try {
-			return await fn(entry.model.predictor);
-		} finally {
+		// A promise chain rather than async/await with finally: this runs on every request.
+		const settle = (): Promise<void> | undefined => {
 			entry.inFlight--;
 			if (entry.retired && entry.inFlight === 0)
-				await entry.model.predictor.close();
+				return entry.model.predictor.close();
+			return undefined;
+		};
+		let work: Promise<T>;
+		try {
+			work = fn(entry.model.predictor);
+		} catch (error) {
+			work = Promise.reject(error);
 		}
+		return work.then(
+			(result) => {
+				const closing = settle();
+				return closing ? closing.then(() => result) : result;
+			},
+			(error: unknown) => {
+				const closing = settle();
+				if (closing)
+					return closing.then(() => {
+						throw error;
+					});
+				throw error;
+			},
+		);
 	}
 
 	/** Unloads everything, waiting for in-flight requests. */

@@ -82,10 +82,8 @@ export function createApp(options: CreateAppOptions): ServingApp {
 		onClientAbort: options.onClientAbort,
 	});
 	const detach = host.addListener({
-		onBatch: (model, rows, requests) => {
-			metrics.batchRows.observe({ model: model.name }, rows);
-			metrics.batchRequests.observe({ model: model.name }, requests);
-		},
+		onBatch: (model, rows, requests) =>
+			metrics.recordBatch(model.name, rows, requests),
 	});
 	const drain = (drainOptions: { timeoutMs?: number } = {}) => {
 		state.draining = true;

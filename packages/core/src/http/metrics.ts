@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Registry } from "prom-client";
+import { BoundCounter, BoundHistogram } from "./bound-metrics.ts";
 
 /** Latency buckets in seconds: 50 µs to 10 s, dense where a local prediction lands. */
 const LATENCY_BUCKETS = [
@@ -10,13 +11,13 @@ const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 /** The Prometheus metrics of one app, in their own registry (several apps can share a process). */
 export interface AppMetrics {
 	registry: Registry;
-	requests: Counter<"route" | "method" | "status">;
-	requestDuration: Histogram<"route" | "method">;
+	requests: BoundCounter<"route" | "method" | "status">;
+	requestDuration: BoundHistogram<"route" | "method">;
 	inFlight: Gauge;
-	predictions: Counter<"model" | "version">;
-	stageDuration: Histogram<"model" | "stage">;
-	batchRows: Histogram<"model">;
-	batchRequests: Histogram<"model">;
+	predictions: BoundCounter<"model" | "version">;
+	stageDuration: BoundHistogram<"model" | "stage">;
+	batchRows: BoundHistogram<"model">;
+	batchRequests: BoundHistogram<"model">;
 	modelLoadSeconds: Gauge<"model" | "version">;
 	modelInfo: Gauge<"model" | "version" | "sha256">;
 	/** Numeric values outside the training range, per feature (data drifting away from training). */
@@ -26,7 +27,7 @@ export interface AppMetrics {
 	/** Categorical values never seen in training (refused). */
 	featureUnseen: Counter<"model" | "feature">;
 	/**
-	 * Records one HTTP request (label children are cached: prom-client hashes label objects per call);
+	 * Records one HTTP request (label children are bound once per label set, see `bound-metrics.ts`);
 	 * `status` is the HTTP status, or `"aborted"` for a client that went away mid-request.
 	 */
 	recordRequest(
@@ -42,6 +43,8 @@ export interface AppMetrics {
 		rows: number,
 		stagesMs: { queueMs: number; featuresMs: number; inferenceMs: number },
 	): void;
+	/** Records one model run of a batching predictor: rows and requests merged into it. */
+	recordBatch(model: string, rows: number, requests: number): void;
 }
 
 /** A tiny cache of label children, keyed by the joined label values. */
@@ -64,26 +67,26 @@ function cached<T>(
 export function createAppMetrics(): AppMetrics {
 	const registry = new Registry();
 	const registers = [registry];
-	const requests = new Counter({
+	const requests = new BoundCounter({
 		name: "mdp_http_requests_total",
 		help: "HTTP requests by route, method and status",
 		labelNames: ["route", "method", "status"] as const,
 		registers,
 	});
-	const requestDuration = new Histogram({
+	const requestDuration = new BoundHistogram({
 		name: "mdp_http_request_duration_seconds",
 		help: "Time from request to response, server side",
 		labelNames: ["route", "method"] as const,
 		buckets: LATENCY_BUCKETS,
 		registers,
 	});
-	const predictions = new Counter({
+	const predictions = new BoundCounter({
 		name: "mdp_predictions_total",
 		help: "Records predicted",
 		labelNames: ["model", "version"] as const,
 		registers,
 	});
-	const stageDuration = new Histogram({
+	const stageDuration = new BoundHistogram({
 		name: "mdp_inference_stage_duration_seconds",
 		help: "Time per request in each stage: queue (batching), features, inference",
 		labelNames: ["model", "stage"] as const,
@@ -100,6 +103,24 @@ export function createAppMetrics(): AppMetrics {
 		features: stageDuration.labels({ model, stage: "features" }),
 		inference: stageDuration.labels({ model, stage: "inference" }),
 	}));
+	const batchRows = new BoundHistogram({
+		name: "mdp_batch_rows",
+		help: "Rows per model run",
+		labelNames: ["model"] as const,
+		buckets: BATCH_BUCKETS,
+		registers,
+	});
+	const batchRequests = new BoundHistogram({
+		name: "mdp_batch_requests",
+		help: "Requests merged into one model run",
+		labelNames: ["model"] as const,
+		buckets: BATCH_BUCKETS,
+		registers,
+	});
+	const batchChild = cached((model) => ({
+		rows: batchRows.labels({ model }),
+		requests: batchRequests.labels({ model }),
+	}));
 	return {
 		registry,
 		requests,
@@ -111,20 +132,8 @@ export function createAppMetrics(): AppMetrics {
 		}),
 		predictions,
 		stageDuration,
-		batchRows: new Histogram({
-			name: "mdp_batch_rows",
-			help: "Rows per model run",
-			labelNames: ["model"],
-			buckets: BATCH_BUCKETS,
-			registers,
-		}),
-		batchRequests: new Histogram({
-			name: "mdp_batch_requests",
-			help: "Requests merged into one model run",
-			labelNames: ["model"],
-			buckets: BATCH_BUCKETS,
-			registers,
-		}),
+		batchRows,
+		batchRequests,
 		modelLoadSeconds: new Gauge({
 			name: "mdp_model_load_seconds",
 			help: "Time to read, verify, create and warm up a model's session",
@@ -142,6 +151,11 @@ export function createAppMetrics(): AppMetrics {
 			child.queue.observe(stagesMs.queueMs / 1000);
 			child.features.observe(stagesMs.featuresMs / 1000);
 			child.inference.observe(stagesMs.inferenceMs / 1000);
+		},
+		recordBatch(model, rows, requests) {
+			const child = batchChild(model);
+			child.rows.observe(rows);
+			child.requests.observe(requests);
 		},
 		featureOutOfRange: new Counter({
 			name: "mdp_feature_out_of_range_total",

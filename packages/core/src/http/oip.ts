@@ -58,10 +58,11 @@ export function toRecords(
 	request: InferRequest,
 	features: readonly FeatureSpec[],
 ): Record<string, unknown>[] {
-	const byName = new Map(features.map((f) => [f.name, f]));
+	const byName = featuresByName(features);
 	let rows: number | undefined;
-	const columns: [string, unknown[]][] = [];
-	for (const [i, input] of request.inputs.entries()) {
+	const columns: [string, readonly unknown[]][] = [];
+	for (let i = 0; i < request.inputs.length; i++) {
+		const input = request.inputs[i] as InferRequest["inputs"][number];
 		const where = `inputs[${i}] ("${input.name}")`;
 		const feature = byName.get(input.name);
 		if (!feature) {
@@ -85,7 +86,7 @@ export function toRecords(
 			throw invalid(
 				`${where}: shape [${input.shape.join(", ")}], expected [N] or [N, 1]`,
 			);
-		const data = flatten(input.data as unknown[]);
+		const data = flat(input.data as unknown[]);
 		if (data.length !== n)
 			throw invalid(
 				`${where}: shape [${input.shape.join(", ")}] holds ${n} elements but data has ${data.length}`,
@@ -99,11 +100,9 @@ export function toRecords(
 		{ length: rows ?? 0 },
 		() => ({}),
 	);
-	for (const [name, data] of columns) {
-		data.forEach((value, r) => {
-			(records[r] as Record<string, unknown>)[name] = value;
-		});
-	}
+	for (const [name, data] of columns)
+		for (let r = 0; r < data.length; r++)
+			(records[r] as Record<string, unknown>)[name] = data[r];
 	return records;
 }
 
@@ -168,6 +167,28 @@ export function toInferResponse(
 		...(request.id === undefined ? {} : { id: request.id }),
 		outputs,
 	};
+}
+
+const byNameCache = new WeakMap<
+	readonly FeatureSpec[],
+	Map<string, FeatureSpec>
+>();
+/** The features by name, built once per manifest (this runs on every infer request). */
+function featuresByName(
+	features: readonly FeatureSpec[],
+): Map<string, FeatureSpec> {
+	let byName = byNameCache.get(features);
+	if (!byName) {
+		byName = new Map(features.map((f) => [f.name, f]));
+		byNameCache.set(features, byName);
+	}
+	return byName;
+}
+
+/** Tensor data row-major and flat: the array itself when it is flat already (the usual case). */
+function flat(data: readonly unknown[]): readonly unknown[] {
+	for (const value of data) if (Array.isArray(value)) return flatten(data);
+	return data;
 }
 
 /** Row-major flattening of nested tensor data (OIP accepts nested and flat arrays alike). */

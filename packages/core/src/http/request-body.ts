@@ -39,11 +39,23 @@ export function parseJson(text: string): unknown {
 function tooDeepAt(text: string, max: number): number {
 	let depth = 0;
 	let inString = false;
+	// Next backslash at or after i (found once and reused, so the scan stays linear).
+	let backslash = -1;
 	for (let i = 0; i < text.length; i++) {
 		const c = text.charCodeAt(i);
 		if (inString) {
 			if (c === 92 /* \ */) i++;
 			else if (c === 34 /* " */) inString = false;
+			else {
+				// Jump to the next quote or backslash: strings are most of a body (names, categories).
+				const quote = text.indexOf('"', i);
+				if (quote === -1) return -1; // unterminated: JSON.parse refuses it
+				if (backslash !== Number.POSITIVE_INFINITY && backslash < i) {
+					backslash = text.indexOf("\\", i);
+					if (backslash === -1) backslash = Number.POSITIVE_INFINITY;
+				}
+				i = Math.min(quote, backslash) - 1;
+			}
 		} else if (c === 34) inString = true;
 		else if (c === 91 /* [ */ || c === 123 /* { */) {
 			if (++depth > max) return i;
@@ -58,11 +70,19 @@ export const MAX_LISTED_ISSUES = 20;
 /**
  * Validates a parsed body against a zod schema; a failure is a `CoreError` INVALID_INPUT naming each
  * field path (`records[0]: expected record, received number`), at most {@link MAX_LISTED_ISSUES} of them.
+ * `accepts`, a guard that answers true only for bodies the schema certainly accepts (see
+ * `fast-accept.ts`), skips the schema on the hot path; the body is then returned as it is.
  *
  * @example
  * parse(schemas.predictRequest, { records: 1 }); // throws "records: Invalid input: expected array, received number"
+ * parse(schemas.predictRequest, body, acceptsPredictRequest); // the schema runs only when the guard doubts
  */
-export function parse<T>(schema: ZodMiniType<T>, value: unknown): T {
+export function parse<T>(
+	schema: ZodMiniType<T>,
+	value: unknown,
+	accepts?: (value: unknown) => value is T,
+): T {
+	if (accepts?.(value)) return value;
 	const result = schema.safeParse(value);
 	if (result.success) return result.data;
 	const { issues } = result.error;

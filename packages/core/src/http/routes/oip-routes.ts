@@ -1,4 +1,5 @@
 import type { AppState } from "../app-state.ts";
+import { acceptsInferRequest } from "../fast-accept.ts";
 import { admit } from "../middleware/admission.ts";
 import { bodyText, readBody } from "../middleware/limits.ts";
 import { toInferResponse, toModelMetadata, toRecords } from "../oip.ts";
@@ -88,7 +89,11 @@ export function oipRoutes(state: AppState): RouteDefinition[] {
 					c.req.param("name") as string,
 					c.req.param("version"),
 				);
-				const request = parse(schemas.inferRequest, parseJson(bodyText(c)));
+				const request = parse(
+					schemas.inferRequest,
+					parseJson(bodyText(c)),
+					acceptsInferRequest,
+				);
 				const predictions = await runPrediction(
 					state,
 					c,

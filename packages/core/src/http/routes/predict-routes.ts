@@ -1,5 +1,6 @@
 import { CoreError } from "../../errors.ts";
 import type { AppState } from "../app-state.ts";
+import { acceptsPredictRequest } from "../fast-accept.ts";
 import { admit } from "../middleware/admission.ts";
 import { bodyText, readBody } from "../middleware/limits.ts";
 import { parse, parseJson } from "../request-body.ts";
@@ -31,7 +32,11 @@ export function predictRoutes(state: AppState): RouteDefinition[] {
 			},
 			middleware: [readBody(state), admit(state)],
 			handler: async (c) => {
-				const body = parse(schemas.predictRequest, parseJson(bodyText(c)));
+				const body = parse(
+					schemas.predictRequest,
+					parseJson(bodyText(c)),
+					acceptsPredictRequest,
+				);
 				if (body.version !== undefined && body.model === undefined) {
 					throw new CoreError(
 						"INVALID_INPUT",
