@@ -41,6 +41,7 @@ export async function serve(options: ServeCommandOptions): Promise<number> {
 	}
 	const app = createApp({
 		host,
+		processMetrics: true,
 		limits: options.limits,
 		// The admin routes (drain, resume) are on with a token; the repository routes also need the root.
 		adminToken: options.adminToken,

@@ -75,3 +75,31 @@ describe("mdp-core serve shutdown", () => {
 		).rejects.toThrow(/\/nonexistent\/bundle\/mdp\.json: file not found/);
 	});
 });
+
+describe("mdp-core serve /metrics", () => {
+	it("exports the process's event-loop delay and GC time beside the mdp_ metrics, once", async () => {
+		const server = await startServeProcess({
+			args: ["--bundle", referenceBundleDir],
+		});
+		try {
+			const res = await fetch(`${server.url}/predict`, {
+				method: "POST",
+				headers: { "content-type": "application/json" },
+				body: JSON.stringify({ records: [{}] }),
+			});
+			expect(res.status).toBe(400);
+			const text = await (await fetch(`${server.url}/metrics`)).text();
+			expect(text).toMatch(/^nodejs_eventloop_lag_p99_seconds \d/m);
+			expect(text).toMatch(/^# TYPE nodejs_gc_duration_seconds histogram$/m);
+			expect(text).toMatch(/^process_cpu_seconds_total \d/m);
+			expect(
+				text.match(/^# TYPE nodejs_eventloop_lag_p99_seconds/gm),
+			).toHaveLength(1);
+			expect(text).toMatch(
+				/^mdp_http_requests_total\{route="\/predict",method="POST",status="400"\} 1$/m,
+			);
+		} finally {
+			await server.stop();
+		}
+	});
+});

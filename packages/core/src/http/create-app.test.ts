@@ -450,6 +450,8 @@ describe("metrics and OpenAPI", () => {
 		expect(text).toContain(
 			'mdp_http_requests_total{route="/predict",method="POST",status="400"} 1',
 		);
+		// Process metrics are process-wide: only an app that asks (the server) exports them.
+		expect(text).not.toContain("nodejs_eventloop_lag");
 		expect(text).toMatch(
 			/mdp_http_request_duration_seconds_bucket\{le="0.001",route="\/predict",method="POST"\} \d+/,
 		);

@@ -31,6 +31,11 @@ export interface CreateAppOptions {
 	onUnexpectedError?: (error: unknown) => void;
 	/** Told about each client that went away before its request body was complete, for a one-line log. */
 	onClientAbort?: (request: { method: string; path: string }) => void;
+	/**
+	 * Also export the process's Node.js metrics (event-loop delay, GC, heap, CPU) on `/metrics`. Off by
+	 * default because they are process-wide; the server (`mdp-core serve`, `mdp-serve.mjs`) turns it on.
+	 */
+	processMetrics?: boolean;
 }
 
 /** The HTTP app every dynamic pattern serves, with what its server needs to run it. */
@@ -70,7 +75,7 @@ export interface ServingApp {
  */
 export function createApp(options: CreateAppOptions): ServingApp {
 	const { host } = options;
-	const metrics = createAppMetrics();
+	const metrics = createAppMetrics({ process: options.processMetrics });
 	const state = createAppState({
 		host,
 		metrics,

@@ -21,7 +21,7 @@ export { createBareApp } from "./create-bare-app.ts";
 export { HttpError, STATUS_OF_CODE, statusOf } from "./http-error.ts";
 export type { HttpErrorOptions } from "./http-error.ts";
 export { createAppMetrics } from "./metrics.ts";
-export type { AppMetrics } from "./metrics.ts";
+export type { AppMetrics, AppMetricsOptions } from "./metrics.ts";
 export {
 	PLATFORM,
 	toInferRequest,

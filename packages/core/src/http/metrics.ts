@@ -1,4 +1,4 @@
-import { Counter, Gauge, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
 import { BoundCounter, BoundHistogram } from "./bound-metrics.ts";
 
 /** Latency buckets in seconds: 50 µs to 10 s, dense where a local prediction lands. */
@@ -63,9 +63,20 @@ function cached<T>(
 	};
 }
 
+/** Options of {@link createAppMetrics}. */
+export interface AppMetricsOptions {
+	/**
+	 * Adds prom-client's Node.js process metrics to the registry: event-loop delay percentiles
+	 * (`nodejs_eventloop_lag_p99_seconds`), GC time by kind (`nodejs_gc_duration_seconds`), heap and CPU:
+	 * the evidence for where a latency tail comes from. Process-wide: one app per process should ask.
+	 */
+	process?: boolean;
+}
+
 /** Creates the `mdp_` metrics: latency histograms (not summaries), statuses, in-flight, batches and models. */
-export function createAppMetrics(): AppMetrics {
+export function createAppMetrics(options: AppMetricsOptions = {}): AppMetrics {
 	const registry = new Registry();
+	if (options.process) collectDefaultMetrics({ register: registry });
 	const registers = [registry];
 	const requests = new BoundCounter({
 		name: "mdp_http_requests_total",
