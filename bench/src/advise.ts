@@ -34,10 +34,114 @@ export interface Advice {
 /** Limits that rule a pattern out for a model size (a function package's unzipped size, for instance). */
 export interface SizeLimit {
 	pattern: string;
-	/** Largest deployable package, bytes. */
+	/** Largest model the pattern can ship under this limit, bytes. */
 	bytes: number;
 	/** What the limit is and where it comes from. */
 	what: string;
+	/** The provider whose limit it is, for a pattern sold by several (serverless). */
+	provider?: string;
+}
+
+/** One provider's package limits, as `@mdp/serverless` tabulates them (`SIZE_LIMITS`). */
+export interface ProviderPackageLimit {
+	provider: string;
+	compressedBytes?: number;
+	uncompressedBytes?: number;
+	scope: string;
+	source: string;
+	read: string;
+}
+
+/** What the serverless package carries beside the model, from a run's figures (bytes; 0 when unmeasured). */
+function restOfPackage(results: BenchResults | undefined): {
+	zipped: number;
+	unzipped: number;
+	measured: boolean;
+} {
+	const extras = results?.targets.serverless?.extras;
+	const zip = Number(extras?.zip_bytes);
+	const unzipped = Number(extras?.zip_unzipped_bytes);
+	const model = results ? measuredModelBytes(results) : Number.NaN;
+	if (!Number.isFinite(zip) || !Number.isFinite(unzipped))
+		return { zipped: 0, unzipped: 0, measured: false };
+	return {
+		// The measured model is tiny (tens of KB); subtracting it unzipped only is the conservative side.
+		zipped: zip,
+		unzipped: unzipped - (Number.isFinite(model) ? model : 0),
+		measured: true,
+	};
+}
+
+const mb = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB`;
+
+/**
+ * The serverless pattern's package limits as limits on the model's size: each provider's zipped and
+ * unzipped limit (`table`, `SIZE_LIMITS` of `@mdp/serverless`) less what the package carries beside the
+ * model (runtime, onnxruntime-node, app), as measured for the aws zip in `results` when it was. The model
+ * is taken as incompressible (weights barely compress), so it counts whole against the zipped limit too.
+ * A provider that documents no limit gives none.
+ *
+ * @example
+ * const limits = packageSizeLimits(SIZE_LIMITS, results);
+ * advise(results, { rateRps: 50, p99Ms: 100, modelBytes: 300e6 }, { prices, sizeLimits: limits });
+ */
+export function packageSizeLimits(
+	table: Readonly<Record<string, ProviderPackageLimit>>,
+	results?: BenchResults,
+): SizeLimit[] {
+	const rest = restOfPackage(results);
+	const limits: SizeLimit[] = [];
+	for (const limit of Object.values(table)) {
+		for (const [kind, total, used] of [
+			["unzipped", limit.uncompressedBytes, rest.unzipped],
+			["zipped", limit.compressedBytes, rest.zipped],
+		] as const) {
+			if (total === undefined) continue;
+			limits.push({
+				pattern: "serverless",
+				provider: limit.provider,
+				bytes: total - used,
+				what: `the ${limit.provider} ${kind} package limit of ${mb(total)}${used > 0 ? ` less ${mb(used)} for the rest of the package` : ""}`,
+			});
+		}
+	}
+	return limits;
+}
+
+/**
+ * Per provider, whether a model of `modelBytes` fits its package limits, with the provider's own scope
+ * text (where a limit applies, and how to lift it): the lines `advise` prints under its table.
+ *
+ * @example
+ * packageLimitLines(300e6, SIZE_LIMITS)[0];
+ * // "aws: crossed: the aws unzipped package limit of 262 MB (…)"
+ */
+export function packageLimitLines(
+	modelBytes: number,
+	table: Readonly<Record<string, ProviderPackageLimit>>,
+	results?: BenchResults,
+): string[] {
+	const limits = packageSizeLimits(table, results);
+	const rest = restOfPackage(results);
+	const lines = Object.values(table).map((p) => {
+		const own = limits.filter((l) => l.provider === p.provider);
+		if (own.length === 0)
+			return `${p.provider}: no package limit documented, none checked (${p.scope})`;
+		const crossed = own.filter((l) => modelBytes > l.bytes);
+		const list = (ls: SizeLimit[]) =>
+			ls
+				.map((l) =>
+					rest.measured ? `${l.what} (${mb(l.bytes)} for the model)` : l.what,
+				)
+				.join("; ");
+		return crossed.length
+			? `${p.provider}: crossed: ${list(crossed)}. ${p.scope}`
+			: `${p.provider}: within ${list(own)}`;
+	});
+	return [
+		`Package limits for a ${mb(modelBytes)} model, serverless (the model taken as incompressible; ${rest.measured ? `the rest of the package as measured for the aws zip: ${mb(rest.unzipped)} unzipped, ${mb(rest.zipped)} zipped` : "the rest of the package not measured in this run, so not counted"}; limits read ${Object.values(table)[0]?.read ?? "?"}):`,
+		...lines.map((l) => `- ${l}`),
+	];
 }
 
 /** Options of {@link advise}. */
@@ -159,14 +263,24 @@ export function advise(
 					: "offline not measured: cannot be recommended for an offline need",
 			);
 		}
-		for (const limit of options.sizeLimits ?? []) {
-			if (limit.pattern === pattern && modelBytes > limit.bytes) {
-				fits = false;
-				reasons.push(
-					`a ${(modelBytes / 1e6).toFixed(0)} MB model exceeds ${limit.what} (${(limit.bytes / 1e6).toFixed(0)} MB)`,
-				);
-			}
+		const limits = (options.sizeLimits ?? []).filter(
+			(l) => l.pattern === pattern,
+		);
+		const crossed = limits.filter((l) => modelBytes > l.bytes);
+		for (const limit of crossed) {
+			fits = false;
+			reasons.push(
+				`a ${(modelBytes / 1e6).toFixed(0)} MB model exceeds ${limit.what} (${(limit.bytes / 1e6).toFixed(0)} MB)`,
+			);
 		}
+		const providers = (ls: SizeLimit[]) =>
+			new Set(ls.flatMap((l) => (l.provider ? [l.provider] : [])));
+		const crossedBy = providers(crossed);
+		const within = [...providers(limits)].filter((p) => !crossedBy.has(p));
+		if (crossedBy.size && within.length)
+			reasons.push(
+				`within the package limits of ${within.join(", ")}: crossed for ${[...crossedBy].join(", ")} only`,
+			);
 		if (
 			profile.modelBytes !== undefined &&
 			profile.modelBytes !== measuredBytes
@@ -293,10 +407,11 @@ export function parseDurationMs(text: string): number {
 	);
 }
 
-/** Advice as Markdown: a ranked table, then each pattern's reasons and extrapolations. */
+/** Advice as Markdown: a ranked table, then each pattern's reasons and extrapolations, then `notes`. */
 export function renderAdvice(
 	profile: Profile,
 	advice: readonly Advice[],
+	notes: readonly string[] = [],
 ): string {
 	const lines = [
 		`Profile: ${profile.rateRps} req/s, p99 ≤ ${profile.p99Ms} ms${profile.modelBytes ? `, model ${(profile.modelBytes / 1e6).toFixed(0)} MB` : ""}${profile.offline ? ", offline" : ""}`,
@@ -314,5 +429,6 @@ export function renderAdvice(
 		if (a.extrapolated.length)
 			lines.push(`  Extrapolated: ${a.extrapolated.join("; ")}.`);
 	}
+	if (notes.length) lines.push("", ...notes);
 	return `${lines.join("\n")}\n`;
 }

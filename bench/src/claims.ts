@@ -219,6 +219,31 @@ export function checkClaims(results: BenchResults): Claim[] {
 			});
 	}
 
+	const kills = [vm, container].flatMap((t) =>
+		t?.faults?.kill_instance
+			? [[t.pattern, t.faults.kill_instance] as const]
+			: [],
+	);
+	claims.push({
+		claim:
+			"Replication keeps the service up when an instance dies (the balancer routes around it, the fleet replaces it)",
+		verdict: kills.length
+			? kills.every(([, k]) => k.failed === 0 && k.recovered)
+				? "confirmed"
+				: "contradicted"
+			: "not measured yet",
+		evidence: kills.length
+			? kills
+					.map(
+						([id, k]) =>
+							`${id}: SIGKILL of 1 of ${k.instances} instances under ${k.offered_rps} req/s: ${k.failed} failed of ${k.requests.toLocaleString("en-US")} requests, p99 ${f(k.p99_ms, 1)} ms (max ${f(k.max_ms, 0)} ms) over the run; ${k.recovered ? `back to ${k.instances} ready instances ${f(k.recovery_ms ?? Number.NaN, 0)} ms after the kill` : "not whole again within the bound"}`,
+					)
+					.join("; ")
+			: vm
+				? "no kill-under-load figure in this run"
+				: why("vm"),
+	});
+
 	const scaleOut = [vm, container]
 		.map((t) => [t?.pattern, num(t, "scale_out_ms")] as const)
 		.filter(([, v]) => v !== undefined);

@@ -1,15 +1,18 @@
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { CoreError, referenceBundleDir, runCli } from "@mdp/core";
 import { parseSize } from "@mdp/core/training";
 import {
 	advise,
+	type ProviderPackageLimit,
+	packageLimitLines,
+	packageSizeLimits,
 	parseDurationMs,
 	parseRate,
 	renderAdvice,
-	type SizeLimit,
 } from "./advise.ts";
+import { agreeOnServer, cleanupAgreement, renderAgreement } from "./agree.ts";
 import {
 	cleanupBenchmark,
 	renderMarkdown,
@@ -32,6 +35,10 @@ Usage:
   mdp-bench advise --rate 50/s --p99 100ms [--model-size 200MB] [--offline] [--from DIR]
                                        rank the patterns for a workload from a run's figures
                                        (default: bench/reports/latest)
+  mdp-bench agree [--slices 5] [--seconds 3] [--bundle DIR] [--out DIR]
+                                       the embedded driver against wrk (and k6 if installed) and a raw
+                                       socket on one mdp-core serve: a Markdown table on stdout;
+                                       --out also writes agreement.json and agreement.md there
 
 run writes bench/reports/<timestamp>/ (results.json, report.md, report.html; git ignores it);
 --publish also copies it to bench/reports/latest/, the report the repository keeps. The full run (3 rounds, the model-size sweep) is not yet timed with every pattern;
@@ -50,7 +57,9 @@ async function main(argv: string[]): Promise<number> {
 			patterns: { type: "string" },
 			bundle: { type: "string", default: referenceBundleDir },
 			"slo-ms": { type: "string", default: "50" },
-			out: { type: "string", default: REPORTS },
+			out: { type: "string" },
+			slices: { type: "string", default: "5" },
+			seconds: { type: "string", default: "3" },
 			from: { type: "string" },
 			rate: { type: "string" },
 			p99: { type: "string" },
@@ -86,15 +95,57 @@ async function main(argv: string[]): Promise<number> {
 				: undefined,
 			offline: values.offline ?? false,
 		};
+		const table = await providerLimits();
 		const advice = advise(results, profile, {
 			prices: readPrices(),
-			sizeLimits: await sizeLimits(),
+			sizeLimits: packageSizeLimits(table, results),
 		});
-		console.log(renderAdvice(profile, advice));
+		console.log(
+			renderAdvice(
+				profile,
+				advice,
+				profile.modelBytes === undefined
+					? []
+					: packageLimitLines(profile.modelBytes, table, results),
+			),
+		);
 		console.error(
 			`mdp-bench: advice from ${from}/results.json (${results.startedAt})`,
 		);
 		return advice.some((a) => a.fits) ? 0 : 1;
+	}
+	if (command === "agree") {
+		const slices = Number(values.slices);
+		const seconds = Number(values.seconds);
+		if (!Number.isInteger(slices) || slices < 1 || slices > 50)
+			throw usage(
+				`--slices must be a whole number from 1 to 50, got "${values.slices}"`,
+			);
+		if (!(seconds >= 1 && seconds <= 60))
+			throw usage(
+				`--seconds must be a number from 1 to 60, got "${values.seconds}"`,
+			);
+		const started = Date.now();
+		const agreement = await agreeOnServer({
+			bundle: resolve(values.bundle),
+			slices,
+			sliceS: seconds,
+			progress: (m) =>
+				console.error(`[${formatElapsed(Date.now() - started)}] ${m}`),
+		});
+		const markdown = renderAgreement(agreement);
+		if (values.out) {
+			const dir = resolve(values.out);
+			await mkdir(dir, { recursive: true });
+			await writeFile(
+				join(dir, "agreement.json"),
+				`${JSON.stringify(agreement, null, 2)}\n`,
+			);
+			await writeFile(join(dir, "agreement.md"), markdown);
+			console.error(`mdp-bench: wrote ${dir}/agreement.json and agreement.md`);
+		}
+		console.log(markdown);
+		return 0;
 	}
 	if (command !== "run") throw usage(`unknown command "${command}"`);
 	const known = PATTERN_IDS;
@@ -120,12 +171,13 @@ async function main(argv: string[]): Promise<number> {
 		progress: (m) =>
 			console.error(`[${formatElapsed(Date.now() - started)}] ${m}`),
 	});
-	const dir = resolve(values.out, results.startedAt.replace(/[:.]/g, "-"));
+	const out = values.out ?? REPORTS;
+	const dir = resolve(out, results.startedAt.replace(/[:.]/g, "-"));
 	await writeReport(dir, results);
-	if (values.publish) await updateLatest(resolve(values.out), dir);
+	if (values.publish) await updateLatest(resolve(out), dir);
 	console.log(renderMarkdown(results));
 	console.error(
-		`mdp-bench: wrote ${dir}${values.publish ? ` and ${resolve(values.out, "latest")}` : ""} in ${formatElapsed(Date.now() - started)}`,
+		`mdp-bench: wrote ${dir}${values.publish ? ` and ${resolve(out, "latest")}` : ""} in ${formatElapsed(Date.now() - started)}`,
 	);
 	return 0;
 }
@@ -137,9 +189,12 @@ function sweepSizes(text: string | undefined, quick: boolean): number[] {
 	return text.split(",").map((s) => parseSize(s.trim()));
 }
 
-/** Package size limits that rule patterns out, from the serverless package's table of provider limits. */
-async function sizeLimits(): Promise<SizeLimit[]> {
-	return [];
+/** The providers' package size limits: the serverless package's table (`SIZE_LIMITS`), one source of truth. */
+async function providerLimits(): Promise<Record<string, ProviderPackageLimit>> {
+	const { SIZE_LIMITS } = (await import(
+		"@mdp/serverless"
+	)) as typeof import("@mdp/serverless");
+	return SIZE_LIMITS;
 }
 
 function formatElapsed(ms: number): string {
@@ -151,7 +206,9 @@ function formatElapsed(ms: number): string {
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
 	process.once(signal, () => {
 		console.error(`mdp-bench: ${signal}: tearing down`);
-		void cleanupBenchmark().finally(() => process.exit(130));
+		void Promise.all([cleanupBenchmark(), cleanupAgreement()]).finally(() =>
+			process.exit(130),
+		);
 	});
 }
 

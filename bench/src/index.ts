@@ -15,21 +15,61 @@ export type { RunBenchmarkOptions } from "./run-benchmark.ts";
 export { arrivalTimes, runScenario } from "./load/embedded-driver.ts";
 export type { DriverRun, Send } from "./load/embedded-driver.ts";
 export { DEFAULT_SLO_MS, SCENARIOS } from "./scenarios.ts";
+export { measureKillUnderLoad } from "./faults.ts";
+export type { KillUnderLoadOptions } from "./faults.ts";
+
+// ---- The driver against other clients ----
+export {
+	agreeOnServer,
+	measureDriverFloor,
+	renderAgreement,
+	runAgreement,
+} from "./agree.ts";
+export { runReferenceClient } from "./load/reference-client.ts";
+export type { ReferenceRun } from "./load/reference-client.ts";
+export { findWrk, runWrk } from "./load/run-wrk.ts";
+export type { WrkRun } from "./load/run-wrk.ts";
+
+// ---- Advice ----
+export {
+	advise,
+	packageLimitLines,
+	packageSizeLimits,
+	renderAdvice,
+} from "./advise.ts";
+export type {
+	Advice,
+	AdviseOptions,
+	Profile,
+	ProviderPackageLimit,
+	SizeLimit,
+} from "./advise.ts";
 
 // ---- Summarising and reporting (pure) ----
 export { capacityUnderSlo, summarizeLatency, toStat } from "./summarize.ts";
 export { checkClaims } from "./claims.ts";
 export type { Claim } from "./claims.ts";
-export { comparisonRows, formatStat, renderMarkdown } from "./render-report.ts";
+export {
+	comparisonRows,
+	describeFloor,
+	faultRows,
+	formatStat,
+	renderMarkdown,
+} from "./render-report.ts";
 export { chartData, renderHtml, toSvg } from "./render-html.ts";
 export { rerenderReport, updateLatest, writeReport } from "./write-report.ts";
 
 // ---- Types ----
 export type {
+	Agreement,
+	AgreementRow,
 	BenchResults,
 	BenchTarget,
 	DeployedTarget,
+	DriverFloor,
 	Endpoint,
+	FleetUnderTest,
+	KillUnderLoadResult,
 	LoadResult,
 	Scenario,
 	TargetContext,

@@ -3,7 +3,7 @@ import * as vl from "vega-lite";
 import { advise } from "./advise.ts";
 import { checkClaims } from "./claims.ts";
 import { readPrices } from "./measure/cost.ts";
-import { comparisonRows } from "./render-report.ts";
+import { comparisonRows, describeFloor, faultRows } from "./render-report.ts";
 import type { BenchResults } from "./types.ts";
 
 type Row = Record<string, string | number>;
@@ -256,8 +256,15 @@ figcaption { font-weight: 600; margin-bottom: 8px; }
 <p class="meta">${escapeHtml(results.startedAt.slice(0, 16).replace("T", " "))} UTC · ${results.mode}, ${results.rounds} round(s) · ${escapeHtml(m.cpu)}, ${m.cores} cores, steal ${m.steal_pct}% · ${escapeHtml(m.pinning)} · ${escapeHtml(results.driver.name)}</p>
 <table><thead><tr>${header.map((h) => `<th>${escapeHtml(h)}</th>`).join("")}</tr></thead>
 <tbody>${rows.map((r) => `<tr>${r.map((c, i) => (i === 0 ? `<th>${escapeHtml(c)}</th>` : `<td>${escapeHtml(c)}</td>`)).join("")}</tr>`).join("\n")}</tbody></table>
-<div class="charts">${svgs.join("\n")}</div>
-<h2>The claims, checked</h2>
+${results.driver.floor ? `<p class="meta">${escapeHtml(describeFloor(results.driver.floor))}</p>\n` : ""}<div class="charts">${svgs.join("\n")}</div>
+${(() => {
+	const faults = faultRows(results);
+	return faults.rows.length
+		? `<h2>Faults under load</h2>
+<table><thead><tr>${faults.header.map((h) => `<th>${escapeHtml(h)}</th>`).join("")}</tr></thead>
+<tbody>${faults.rows.map((r) => `<tr>${r.map((c) => `<td>${escapeHtml(c)}</td>`).join("")}</tr>`).join("\n")}</tbody></table>\n`
+		: "";
+})()}<h2>The claims, checked</h2>
 <ul>${claims.map((c) => `<li><strong>${escapeHtml(c.claim)}</strong>: <span class="${c.verdict === "not measured yet" ? "not" : c.verdict}">${c.verdict}</span>. ${escapeHtml(c.evidence)}.</li>`).join("\n")}</ul>
 </main></body></html>
 `;

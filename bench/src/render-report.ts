@@ -3,7 +3,7 @@ import { checkClaims } from "./claims.ts";
 import { readPrices } from "./measure/cost.ts";
 import { PATTERN_IDS } from "./patterns.ts";
 import { SCENARIOS } from "./scenarios.ts";
-import type { BenchResults, Stat, TargetResult } from "./types.ts";
+import type { BenchResults, DriverFloor, Stat, TargetResult } from "./types.ts";
 
 /** A number with its spread over rounds: `12.3 (11.9–13.0)`. */
 export function formatStat(stat: Stat | undefined, digits = 2): string {
@@ -230,6 +230,69 @@ export function verdicts(results: BenchResults): string[] {
 	});
 }
 
+/**
+ * The kill-under-load table: one row per replicated target that ran it. Pure.
+ *
+ * @example
+ * faultRows(results).rows[0]; // ["vm", "2", "600 req/s for 10 s, kill at 3 s", "0 of 6,000", …]
+ */
+export function faultRows(results: BenchResults): {
+	header: string[];
+	rows: string[][];
+} {
+	const rows = PATTERN_IDS.flatMap((id) => {
+		const k = results.targets[id]?.faults?.kill_instance;
+		if (!k) return [];
+		return [
+			[
+				id,
+				String(k.instances),
+				`${k.offered_rps} req/s open loop for ${k.duration_s} s, SIGKILL at ${k.kill_at_s} s`,
+				`${k.failed} of ${k.requests.toLocaleString("en-US")}${k.dropped ? ` (${k.dropped} dropped)` : ""}`,
+				`${k.p50_ms.toFixed(2)} / ${k.p99_ms.toFixed(1)} / ${k.max_ms.toFixed(0)}`,
+				k.recovered
+					? `${k.recovery_ms} ms (${k.replacements} replaced)`
+					: "not within the bound",
+			],
+		];
+	});
+	return {
+		header: [
+			"pattern",
+			"instances",
+			"load and fault",
+			"failed requests",
+			"p50 / p99 / max ms over the run",
+			"kill → whole again",
+		],
+		rows,
+	};
+}
+
+function faultSection(results: BenchResults): string[] {
+	const { header, rows } = faultRows(results);
+	if (rows.length === 0) return [];
+	return [
+		"## Faults under load",
+		"",
+		"One instance's process killed with SIGKILL while a bounded open-loop load runs on the fleet's endpoint; failed = non-2xx or no answer; whole again = every instance ready in the balancer's pool, the victim replaced (polled every 50 ms).",
+		"",
+		table(header, rows),
+		"",
+	];
+}
+
+/**
+ * The driver's floor in one sentence: what the driver and a raw socket measured at the light rate on the
+ * same server, and what the driver adds.
+ *
+ * @example
+ * describeFloor(results.driver.floor); // "Driver floor: at 200 req/s on the bare HTTP ceiling …"
+ */
+export function describeFloor(floor: DriverFloor): string {
+	return `Driver floor: at ${floor.rate_rps} req/s on ${floor.target}, alternated ${floor.slices}× ${floor.slice_s} s, the embedded driver measured p50 ${formatStat(floor.driver.p50_ms, 3)} / p99 ${formatStat(floor.driver.p99_ms, 2)} ms and one raw socket (the floor of any client here) ${formatStat(floor.reference.p50_ms, 3)} / ${formatStat(floor.reference.p99_ms, 2)} ms: the driver adds ${formatStat(floor.extra_p50_ms, 3)} ms at p50 and ${formatStat(floor.extra_p99_ms, 2)} ms at p99 (slice by slice). Light-load latencies near the floor are this machine's, not the pattern's.`;
+}
+
 /** report.md: the comparison table, the claims checked one by one, and how the numbers were taken. Pure. */
 export function renderMarkdown(results: BenchResults): string {
 	const { header, rows } = comparisonRows(results);
@@ -244,6 +307,7 @@ export function renderMarkdown(results: BenchResults): string {
 		`Run of ${results.startedAt.slice(0, 16).replace("T", " ")} UTC (${results.mode}, ${results.rounds} round${results.rounds > 1 ? "s" : ""}, targets interleaved in rotating order; medians, with min–max over rounds in brackets).`,
 		`Machine: ${m.cpu}, ${m.cores} cores, ${m.memory_gb} GiB, Linux ${m.kernel}; steal ${m.steal_pct}%${m.high_steal ? " (HIGH: treat the figures with suspicion)" : ""}. Pinning: ${m.pinning}.`,
 		`Driver: ${results.driver.name}; ${results.driver.note}. Node ${results.versions.node}, onnxruntime-node ${results.versions["onnxruntime-node"]}.`,
+		...(results.driver.floor ? [describeFloor(results.driver.floor)] : []),
 		"",
 		...(() => {
 			const v = verdicts(results);
@@ -277,6 +341,7 @@ export function renderMarkdown(results: BenchResults): string {
 					"",
 				]
 			: []),
+		...faultSection(results),
 		"## Advice for three typical workloads",
 		"",
 		"Ranked by `mdp-bench advise` from this run's figures (`pnpm mdp-bench advise --rate 50/s --p99 100ms --from DIR` for your own).",

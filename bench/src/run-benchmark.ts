@@ -1,4 +1,3 @@
-import { spawnSync } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,18 +10,20 @@ import {
 	type Prediction,
 	readGoldenSet,
 } from "@mdp/core";
+import { FLOOR_RATE, measureDriverFloor } from "./agree.ts";
 import {
 	createHttpCeilingTarget,
 	measureInferenceCeiling,
 	summarizeInferenceCeiling,
 } from "./ceilings.ts";
+import { measureKillUnderLoad } from "./faults.ts";
 import { measureRun, ROWS } from "./load/measure-run.ts";
 import { findK6 } from "./load/run-k6.ts";
 import { costPerMillion, readPrices } from "./measure/cost.ts";
-import { which } from "./measure/offline.ts";
 import {
 	describeMachine,
 	peakRssMb,
+	pinDriver,
 	readCpuCounters,
 	stealPercent,
 } from "./measure/proc.ts";
@@ -47,6 +48,9 @@ import type {
 	BenchTarget,
 	ColdStart,
 	DeployedTarget,
+	DriverFloor,
+	FleetUnderTest,
+	KillUnderLoadResult,
 	LoadResult,
 	Scenario,
 	TargetContext,
@@ -121,6 +125,9 @@ export async function runBenchmark(
 	const peakRss: Record<string, number> = {};
 	const steal = readCpuCounters();
 	const k6 = findK6();
+	// The driver's floor at a light rate (against the bare HTTP server, round 1): a few alternated slices.
+	const floorSlices = options.quick ? 2 : 4;
+	const floorSliceS = options.quick ? 2 : 3;
 
 	// A time estimate for the progress line: every measured target runs the same scenarios per round.
 	const perTarget =
@@ -139,6 +146,8 @@ export async function runBenchmark(
 				(SCENARIOS.warmup.durationS + SCENARIOS.saturation.durationS) * scale +
 				4) +
 		SCENARIOS.ramp.stages[0].durationS * scale * measured.length +
+		floorSlices * floorSliceS * 2 +
+		measured.filter((t) => t.deployFleet).length * (options.quick ? 8 : 13) +
 		measured.length * coldStartRuns * 0.6;
 	const step = (message: string, seconds: number) => {
 		progress(`${message} (~${formatDuration(remaining)} left)`);
@@ -167,6 +176,7 @@ export async function runBenchmark(
 			} as TargetResult;
 		}
 
+		let floor: DriverFloor | undefined;
 		const inference: Awaited<ReturnType<typeof measureInferenceCeiling>>[] = [];
 		const saturation: Record<string, number[]> = {};
 		for (let round = 0; round < rounds; round++) {
@@ -222,6 +232,23 @@ export async function runBenchmark(
 						await run(
 							resolveScenario("cpu", SCENARIOS.cpu, sat.achieved_rps, scale),
 						);
+					if (
+						t === ceilingHttp &&
+						round === 0 &&
+						deployed.endpoint.kind === "http"
+					) {
+						step(
+							`driver floor: embedded driver and a raw socket alternated at ${FLOOR_RATE} req/s on the bare HTTP server`,
+							floorSlices * floorSliceS * 2,
+						);
+						floor = await measureDriverFloor({
+							url: deployed.endpoint.url,
+							workload,
+							target: "the bare HTTP ceiling (mdp-core serve --bare)",
+							slices: floorSlices,
+							sliceS: floorSliceS,
+						});
+					}
 					if (t !== ceilingHttp) {
 						await run(
 							resolveScenario(
@@ -290,6 +317,14 @@ export async function runBenchmark(
 			step(`${t.id}: offline check`, 0);
 			const offline = await t.offline(ctx);
 			const extras = t.extras ? await t.extras(ctx) : undefined;
+			const fault = t.deployFleet
+				? await killUnderLoad(t, ctx, {
+						workload,
+						saturationRps: toStat(saturation[t.id] ?? []).median,
+						quick: options.quick,
+						step,
+					})
+				: undefined;
 			const runs = raw[t.id] as Record<string, LoadResult[]>;
 			const sloRuns = Array.from({ length: rounds }, (_, r) =>
 				Object.entries(runs)
@@ -358,8 +393,13 @@ export async function runBenchmark(
 					instances: Number(extras?.replicas ?? 1),
 				}),
 				...(extras ? { extras } : {}),
+				...(fault?.result ? { faults: { kill_instance: fault.result } } : {}),
 				raw: runs,
-				flags: [...driverFlags(runs, t.id === "static"), ...sloFailures],
+				flags: [
+					...driverFlags(runs, t.id === "static"),
+					...sloFailures,
+					...(fault?.error ? [fault.error] : []),
+				],
 			};
 		}
 
@@ -432,6 +472,7 @@ export async function runBenchmark(
 				note: k6
 					? "k6 ran bench/k6/scenario.ts with the same scenarios"
 					: "k6 not installed (not in npm or Debian); bench/k6 holds the scripts for machines that have it",
+				...(floor ? { floor } : {}),
 			},
 			versions: await versions(),
 			ceilings,
@@ -443,6 +484,57 @@ export async function runBenchmark(
 		for (const t of targets) await t.dispose?.().catch(() => {});
 		await cleanupBenchmark();
 		workDirs = workDirs.filter((d) => d !== workDir);
+	}
+}
+
+/**
+ * The kill-under-load scenario of a replicated target: a fresh fleet, an open-loop load at 30% of the
+ * target's measured saturation (50 to 2,000 req/s), one instance killed with SIGKILL, the fleet torn down
+ * after. Bounded: 5 s of load (10 s in a full run) and at most 30 s of waiting for it to heal. A failure
+ * of the scenario itself is returned as a flag, not thrown.
+ */
+async function killUnderLoad(
+	t: BenchTarget,
+	ctx: TargetContext,
+	options: {
+		workload: Parameters<typeof measureKillUnderLoad>[0]["workload"];
+		saturationRps: number;
+		quick: boolean;
+		step: (message: string, seconds: number) => void;
+	},
+): Promise<{ result?: KillUnderLoadResult; error?: string }> {
+	if (!t.deployFleet) return {};
+	const rate = Number.isFinite(options.saturationRps)
+		? Math.min(2000, Math.max(50, Math.round(0.3 * options.saturationRps)))
+		: 200;
+	const durationS = options.quick ? 5 : 10;
+	const killAtS = options.quick ? 1.5 : 3;
+	options.step(
+		`${t.id}: kill one instance (SIGKILL) under ${rate} req/s for ${durationS} s`,
+		durationS + 3,
+	);
+	let fleet: FleetUnderTest | undefined;
+	try {
+		fleet = await t.deployFleet(ctx);
+		active.add(fleet);
+		return {
+			result: await measureKillUnderLoad({
+				fleet,
+				workload: options.workload,
+				rate,
+				durationS,
+				killAtS,
+			}),
+		};
+	} catch (error) {
+		return {
+			error: `kill under load not measured: ${(error as Error).message}`,
+		};
+	} finally {
+		if (fleet) {
+			active.delete(fleet);
+			await fleet.teardown();
+		}
 	}
 }
 
@@ -477,25 +569,6 @@ async function checkParity(
 		active.delete(deployed);
 		await deployed.teardown();
 	}
-}
-
-/** Pins this process (the driver) to core 1 and the servers to core 0, where there are two cores. */
-function pinDriver(cores: number): {
-	serverWrapper: string[];
-	description: string;
-} {
-	const taskset = which("taskset");
-	if (!taskset || cores < 2)
-		return {
-			serverWrapper: [],
-			description: "not pinned (taskset missing or one core)",
-		};
-	spawnSync(taskset, ["-a", "-p", "-c", "1", String(process.pid)]);
-	return {
-		serverWrapper: [taskset, "-c", "0"],
-		description:
-			"targets (servers, balancers) on core 0, driver and in-process targets on core 1 (taskset)",
-	};
 }
 
 /**

@@ -102,6 +102,48 @@ export interface BenchTarget {
 	dispose?(): Promise<void>;
 	/** Extra figures only this target has (the executable's records/s on 10,000 records, …). */
 	extras?(ctx: TargetContext): Promise<Record<string, number | string>>;
+	/**
+	 * Replicated patterns: deploys the fleet as `deploy` does, with a view of its instances, for the
+	 * kill-under-load scenario. Its `teardown` must leave nothing behind.
+	 */
+	deployFleet?(ctx: TargetContext): Promise<FleetUnderTest>;
+}
+
+/** A replicated deployment under test: its endpoint, its instances' PIDs and its health. */
+export interface FleetUnderTest extends DeployedTarget {
+	endpoint: { kind: "http"; url: string };
+	/** Instances the fleet keeps. */
+	replicas: number;
+	/** PIDs of the serving instances now (the processes a fault kills). */
+	instancePids(): Promise<number[]>;
+	/** Instances ready in the balancer's pool, and instances replaced since the fleet started. */
+	health(): Promise<{ ready: number; replacements: number }>;
+}
+
+/** One instance killed (SIGKILL) under a bounded open-loop load: what the clients saw, how long healing took. */
+export interface KillUnderLoadResult {
+	/** Instances behind the balancer before the kill. */
+	instances: number;
+	offered_rps: number;
+	duration_s: number;
+	kill_at_s: number;
+	requests: number;
+	/** Requests answered with a non-2xx status or not answered at all. */
+	failed: number;
+	/** Arrivals not sent because every VU was busy. */
+	dropped: number;
+	/** When failed requests ended, ms after the kill (at most 50). */
+	failed_after_kill_ms: number[];
+	/** Latency over the whole run, from the intended send time. */
+	p50_ms: number;
+	p99_ms: number;
+	max_ms: number;
+	/** The fleet was whole again (all instances ready, the victim replaced) within the bound. */
+	recovered: boolean;
+	/** Kill to whole again, ms; null when it did not recover within the bound. */
+	recovery_ms: number | null;
+	replacements: number;
+	method: string;
 }
 
 // ---- Results (results.json) ----
@@ -171,6 +213,8 @@ export interface TargetResult {
 	/** Ratios against the ceilings measured in the same run. */
 	ratios?: Record<string, number>;
 	raw?: Record<string, LoadResult[]>;
+	/** Faults injected under load (replicated patterns). */
+	faults?: { kill_instance?: KillUnderLoadResult };
 	/** Driver saturated its own core in some run: the figure is the driver's limit, not the target's. */
 	flags?: string[];
 }
@@ -202,7 +246,13 @@ export interface BenchResults {
 		high_steal: boolean;
 		pinning: string;
 	};
-	driver: { name: string; version: string; note: string };
+	driver: {
+		name: string;
+		version: string;
+		note: string;
+		/** The latency floor at a light rate: the driver beside a minimal raw-socket client, same server. */
+		floor?: DriverFloor;
+	};
 	versions: Record<string, string>;
 	ceilings: {
 		inference: {
@@ -237,4 +287,56 @@ export interface SweepPoint {
 			error?: string;
 		}
 	>;
+}
+
+/**
+ * The embedded driver beside the reference raw-socket client at a light rate on one server, alternated:
+ * what the reference sees is the server and the machine, the paired difference is the driver's own cost.
+ */
+export interface DriverFloor {
+	rate_rps: number;
+	/** The server both clients drove. */
+	target: string;
+	slices: number;
+	slice_s: number;
+	/** Embedded driver, open loop, latency from the intended send time. */
+	driver: { p50_ms: Stat; p99_ms: Stat };
+	/** One raw keep-alive socket, latency from the write. */
+	reference: { p50_ms: Stat; p99_ms: Stat };
+	/** Driver minus reference, slice by slice. */
+	extra_p50_ms: Stat;
+	extra_p99_ms: Stat;
+}
+
+/** One client's figures in the agreement check (`mdp-bench agree`). */
+export interface AgreementRow {
+	load: string;
+	client: string;
+	/** How the client times latency. */
+	note: string;
+	rps: Stat;
+	p50_ms: Stat;
+	p99_ms: Stat;
+	/** CPU the client used, in cores. */
+	client_cores: Stat;
+}
+
+/** The agreement check: the embedded driver against wrk (and k6 where installed) on one server, one run. */
+export interface Agreement {
+	date: string;
+	machine: {
+		cpu: string;
+		cores: number;
+		memory_gb: number;
+		kernel: string;
+		pinning: string;
+	};
+	target: string;
+	slices: number;
+	slice_s: number;
+	rows: AgreementRow[];
+	/** Embedded driver minus the reference client at the light rate, slice by slice (ms). */
+	driver_extra_light_ms: { p50: Stat; p99: Stat };
+	/** Clients that could not take part, and why. */
+	missing: string[];
 }

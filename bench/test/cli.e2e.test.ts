@@ -32,6 +32,39 @@ describe("mdp-bench CLI", () => {
 		expect(r.stderr).toContain("unknown pattern(s) mainframe");
 	});
 
+	it("refuses agree with a bad slice count, exit 2, before starting anything", () => {
+		const r = spawnSync(process.execPath, [cli, "agree", "--slices", "0"], {
+			encoding: "utf8",
+		});
+		expect(r.status).toBe(2);
+		expect(r.stderr).toContain("--slices must be a whole number from 1 to 50");
+	});
+
+	it("advise names the provider whose package limit a 300 MB model crosses", () => {
+		const r = spawnSync(
+			process.execPath,
+			[
+				cli,
+				"advise",
+				"--rate",
+				"50/s",
+				"--p99",
+				"100ms",
+				"--model-size",
+				"300MB",
+				"--from",
+				join(import.meta.dirname, "fixtures"),
+			],
+			{ encoding: "utf8" },
+		);
+		expect(r.status).toBe(0);
+		expect(r.stdout).toContain("Package limits for a 300 MB model");
+		expect(r.stdout).toMatch(
+			/- aws: crossed: the aws unzipped package limit of 262 MB/,
+		);
+		expect(r.stdout).toMatch(/- azure: no package limit documented/);
+	});
+
 	it("on Ctrl-C tears down every server it started and exits 130", async () => {
 		// A bundle copy in a temp dir: its path marks the servers this run starts.
 		const dir = await mkdtemp(join(tmpdir(), "mdp-bench-sigint-"));

@@ -7,6 +7,7 @@ import {
 	checkClaims,
 	comparisonRows,
 	formatStat,
+	renderHtml,
 	renderMarkdown,
 	rerenderReport,
 	toSvg,
@@ -135,6 +136,92 @@ describe("renderMarkdown (from stored results)", () => {
 				measure,
 			).toBe(true);
 		}
+	});
+});
+
+describe("the driver floor and the kill under load, in the report", () => {
+	const stat = (x: number, rounds = [x]) => ({
+		median: x,
+		min: Math.min(...rounds),
+		max: Math.max(...rounds),
+		rounds,
+	});
+	const withFaults = async (failed: number, recovered: boolean) => {
+		const results = await load();
+		results.driver.floor = {
+			rate_rps: 200,
+			target: "the bare HTTP ceiling (mdp-core serve --bare)",
+			slices: 2,
+			slice_s: 2,
+			driver: { p50_ms: stat(0.412, [0.4, 0.424]), p99_ms: stat(1.9) },
+			reference: { p50_ms: stat(0.371, [0.36, 0.382]), p99_ms: stat(1.2) },
+			extra_p50_ms: stat(0.041, [0.04, 0.042]),
+			extra_p99_ms: stat(0.7),
+		};
+		const http = results.targets.http as TargetResult;
+		results.targets.vm = {
+			...http,
+			pattern: "vm",
+			not_measured: undefined,
+			faults: {
+				kill_instance: {
+					instances: 2,
+					offered_rps: 600,
+					duration_s: 5,
+					kill_at_s: 1.5,
+					requests: 3000,
+					failed,
+					dropped: 0,
+					failed_after_kill_ms: [],
+					p50_ms: 0.9,
+					p99_ms: 12.5,
+					max_ms: 240,
+					recovered,
+					recovery_ms: recovered ? 431 : null,
+					replacements: recovered ? 1 : 0,
+					method: "test",
+				},
+			},
+		};
+		return results;
+	};
+
+	it("states the driver's floor beside the reference client's, with the driver's excess", async () => {
+		const md = renderMarkdown(await withFaults(0, true));
+		expect(md).toContain(
+			"Driver floor: at 200 req/s on the bare HTTP ceiling (mdp-core serve --bare)",
+		);
+		expect(md).toContain(
+			"the embedded driver measured p50 0.412 (0.400–0.424)",
+		);
+		expect(md).toContain("one raw socket (the floor of any client here) 0.371");
+		expect(md).toContain("the driver adds 0.041 (0.040–0.042) ms at p50");
+	});
+
+	it("tabulates the kill under load and confirms the replication claim only with no failed request and a whole fleet", async () => {
+		const ok = await withFaults(0, true);
+		const md = renderMarkdown(ok);
+		expect(md).toContain("## Faults under load");
+		expect(md).toContain(
+			"| vm | 2 | 600 req/s open loop for 5 s, SIGKILL at 1.5 s | 0 of 3,000 | 0.90 / 12.5 / 240 | 431 ms (1 replaced) |",
+		);
+		const claim = (r: typeof ok) =>
+			checkClaims(r).find((c) => c.claim.startsWith("Replication keeps"));
+		expect(claim(ok)).toMatchObject({
+			verdict: "confirmed",
+			evidence: expect.stringMatching(/0 failed of 3,000 requests/),
+		});
+		expect(claim(await withFaults(3, true))?.verdict).toBe("contradicted");
+		expect(claim(await withFaults(0, false))).toMatchObject({
+			verdict: "contradicted",
+			evidence: expect.stringMatching(/not whole again/),
+		});
+		expect(claim(await load())?.verdict).toBe("not measured yet");
+		expect(renderMarkdown(await load())).not.toContain("## Faults under load");
+		const html = await renderHtml(ok);
+		expect(html).toContain("<h2>Faults under load</h2>");
+		expect(html).toContain("<td>431 ms (1 replaced)</td>");
+		expect(html).toContain("the driver adds 0.041");
 	});
 });
 

@@ -93,25 +93,19 @@ function runOpenLoop(
 					run.dropped++;
 					continue;
 				}
-				const sent = now();
-				lag.recordValue(Math.max(1, Number(sent - intended) / 1000));
 				inFlight++;
 				run.requests++;
-				send()
-					.then(
-						(ok) => {
-							latency.recordValue(Math.max(1, Number(now() - intended) / 1000));
-							if (!ok) run.errors++;
-						},
-						() => {
-							latency.recordValue(Math.max(1, Number(now() - intended) / 1000));
-							run.errors++;
-						},
-					)
-					.finally(() => {
-						inFlight--;
-						if (next >= times.length && inFlight === 0) finish();
-					});
+				const done = (ok: boolean) => {
+					latency.recordValue(Math.max(1, Number(now() - intended) / 1000));
+					if (!ok) run.errors++;
+					inFlight--;
+					if (next >= times.length && inFlight === 0) finish();
+				};
+				// The lag is recorded after the send, so that the request leaves first (send writes synchronously).
+				const sent = now();
+				const answer = send();
+				lag.recordValue(Math.max(1, Number(sent - intended) / 1000));
+				answer.then(done, () => done(false));
 			}
 			if (next < times.length) {
 				const wait = ((times[next] as number) - Number(now() - start)) / 1e6;

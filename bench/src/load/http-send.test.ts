@@ -1,5 +1,7 @@
-import { describe, expect, it } from "vitest";
-import { complete } from "./http-send.ts";
+import { createServer, type RequestListener, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { complete, createHttpSend, requestBytes } from "./http-send.ts";
 
 const b = (s: string) => Buffer.from(s);
 
@@ -32,5 +34,76 @@ describe("complete (response framing of the load client)", () => {
 			code: 200,
 			close: false,
 		});
+	});
+});
+
+describe("requestBytes", () => {
+	it("writes a keep-alive JSON POST whose Content-Length counts bytes, not characters", () => {
+		const [request] = requestBytes(new URL("http://127.0.0.1:9/predict?x=1"), [
+			'{"island":"Bíscoe"}',
+		]);
+		const text = request?.toString() ?? "";
+		expect(text.split("\r\n")[0]).toBe("POST /predict?x=1 HTTP/1.1");
+		expect(text).toContain("Content-Length: 20\r\n");
+		expect(text).toContain("Connection: keep-alive\r\n");
+		expect(text.endsWith('\r\n\r\n{"island":"Bíscoe"}')).toBe(true);
+	});
+});
+
+describe("createHttpSend (against a real server)", () => {
+	let server: Server | undefined;
+	afterEach(async () => {
+		await new Promise((r) => (server ? server.close(r) : r(undefined)));
+		server = undefined;
+	});
+	const listen = async (handler: RequestListener) => {
+		server = createServer(handler);
+		await new Promise<void>((r) => server?.listen(0, "127.0.0.1", r));
+		return `http://127.0.0.1:${(server.address() as AddressInfo).port}/predict`;
+	};
+
+	it("reuses one keep-alive connection for sequential requests and tells 2xx from errors", async () => {
+		let seen = 0;
+		const url = await listen((req, res) => {
+			req.resume();
+			req.on("end", () => {
+				seen++;
+				res.writeHead(seen % 5 === 0 ? 500 : 200, {
+					"content-type": "application/json",
+				});
+				res.end("{}");
+			});
+		});
+		const client = createHttpSend(url, ["{}"], 8);
+		try {
+			const answers: boolean[] = [];
+			for (let i = 0; i < 20; i++) answers.push(await client.send());
+			expect(answers.filter((ok) => !ok)).toHaveLength(4);
+			expect(client.opened()).toBe(1);
+		} finally {
+			client.close();
+		}
+	});
+
+	it("gives a request waiting for a connection a new one when the only connection dies", async () => {
+		let first = true;
+		const url = await listen((req, res) => {
+			if (first) {
+				first = false;
+				req.socket.destroy();
+				return;
+			}
+			req.resume();
+			req.on("end", () => res.end("{}"));
+		});
+		const client = createHttpSend(url, ["{}"], 1);
+		try {
+			const [a, c] = await Promise.allSettled([client.send(), client.send()]);
+			expect(a.status).toBe("rejected");
+			expect(c).toEqual({ status: "fulfilled", value: true });
+			expect(client.opened()).toBe(2);
+		} finally {
+			client.close();
+		}
 	});
 });

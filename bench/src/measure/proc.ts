@@ -1,6 +1,7 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { cpus, release, totalmem } from "node:os";
+import { which } from "./offline.ts";
 
 let ticksPerSecond: number | undefined;
 function clockTicks(): number {
@@ -68,5 +69,29 @@ export function describeMachine() {
 		cores: list.length,
 		memory_gb: Math.round(totalmem() / 2 ** 30),
 		kernel: release(),
+	};
+}
+
+/**
+ * Pins this process (the driver) to core 1 and the servers to core 0, where there are two cores.
+ *
+ * @example
+ * const { serverWrapper } = pinDriver(2); // ["/usr/bin/taskset", "-c", "0"]
+ */
+export function pinDriver(cores: number): {
+	serverWrapper: string[];
+	description: string;
+} {
+	const taskset = which("taskset");
+	if (!taskset || cores < 2)
+		return {
+			serverWrapper: [],
+			description: "not pinned (taskset missing or one core)",
+		};
+	spawnSync(taskset, ["-a", "-p", "-c", "1", String(process.pid)]);
+	return {
+		serverWrapper: [taskset, "-c", "0"],
+		description:
+			"targets (servers, balancers) on core 0, driver and in-process targets on core 1 (taskset)",
 	};
 }

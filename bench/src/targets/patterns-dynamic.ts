@@ -5,7 +5,13 @@ import { dirname, join } from "node:path";
 import type { Artifact, DeploymentUnit } from "@mdp/core";
 import { buildServer } from "@mdp/core/build";
 import { freePort } from "@mdp/core/process";
-import type { BenchTarget, ColdStart, TargetContext } from "../types.ts";
+import {
+	type BenchTarget,
+	type ColdStart,
+	type FleetUnderTest,
+	fromDeployment,
+	type TargetContext,
+} from "../types.ts";
 import { startCliDeployment } from "./cli-deployment.ts";
 import { createDeploymentTarget } from "./deployment.ts";
 import { firstRequestBody } from "./first-request.ts";
@@ -50,16 +56,13 @@ export function createVmTarget(options: {
 			bundle: ctx.bundle,
 		});
 	});
-	const target = createDeploymentTarget({
-		id: "vm",
-		title: `vm: ${FLEET_REPLICAS} process-isolated instances (no hypervisor) behind the embedded balancer`,
-		coldStartRuns: options.coldStartRuns,
-		build: async (ctx) => [await server(ctx)],
-		async start(ctx) {
-			const artifact = await server(ctx);
-			const port = await freePort();
-			const state = join(ctx.workDir, `vm-state-${port}.json`);
-			return startCliDeployment({
+	const launch = async (ctx: TargetContext) => {
+		const artifact = await server(ctx);
+		const port = await freePort();
+		const state = join(ctx.workDir, `vm-state-${port}.json`);
+		return {
+			state,
+			deployment: await startCliDeployment({
 				pattern: "vm",
 				wrapper: ctx.serverWrapper,
 				command: [
@@ -79,11 +82,59 @@ export function createVmTarget(options: {
 					join(ctx.workDir, `vm-${port}.log`),
 				],
 				url: `http://127.0.0.1:${port}`,
-			});
-		},
+			}),
+		};
+	};
+	const target = createDeploymentTarget({
+		id: "vm",
+		title: `vm: ${FLEET_REPLICAS} process-isolated instances (no hypervisor) behind the embedded balancer`,
+		coldStartRuns: options.coldStartRuns,
+		build: async (ctx) => [await server(ctx)],
+		start: async (ctx) => (await launch(ctx)).deployment,
 	});
 	return {
 		...target,
+		// The fleet as `mdp-vm up` runs it, watched through its control endpoint (`GET /status`).
+		async deployFleet(ctx): Promise<FleetUnderTest> {
+			const { callControl } = (await import(
+				"@mdp/vm"
+			)) as typeof import("@mdp/vm");
+			const { deployment, state } = await launch(ctx);
+			const status = async () =>
+				(await callControl(state, "/status")) as {
+					ready: number;
+					replacements: number;
+					units: { role: string; pid?: number }[];
+				};
+			// `up` serves the fleet's URL before it writes the control endpoint's state file: wait for it.
+			const deadline = performance.now() + 15_000;
+			for (;;) {
+				try {
+					await status();
+					break;
+				} catch (error) {
+					if (performance.now() > deadline) {
+						await deployment.stop();
+						throw error;
+					}
+					await new Promise((r) => setTimeout(r, 100));
+				}
+			}
+			return {
+				...fromDeployment(deployment),
+				endpoint: { kind: "http", url: deployment.url },
+				replicas: FLEET_REPLICAS,
+				async instancePids() {
+					return (await status()).units.flatMap((u) =>
+						u.role === "instance" && u.pid !== undefined ? [u.pid] : [],
+					);
+				},
+				async health() {
+					const s = await status();
+					return { ready: s.ready, replacements: s.replacements };
+				},
+			};
+		},
 		// Scale-out latency: a one-instance fleet asked for a second instance, timed until it serves.
 		async extras(ctx) {
 			const { start } = (await import("@mdp/vm")) as typeof import("@mdp/vm");
