@@ -68,6 +68,13 @@ export function comparisonRows(results: BenchResults): {
 					`${t.latency?.load70.rate_rps ?? "?"} req/s: ${formatStat(t.latency?.load70.p50_ms)} / ${formatStat(t.latency?.load70.p90_ms)} / ${formatStat(t.latency?.load70.p99_ms)} / ${formatStat(t.latency?.load70.p999_ms)}`,
 			),
 			row(
+				"at 70%, from the server's /metrics: app p99 (bucket) / event-loop delay p99 / GC ms per s (mean scavenge ms)",
+				(t) =>
+					t.tail
+						? `≤ ${formatStat(t.tail.server_p99_ms_le)} / ${formatStat(t.tail.event_loop_delay_p99_ms)} / ${formatStat(t.tail.gc_ms_per_s)} (${formatStat(t.tail.minor_gc_mean_ms)})`
+						: "n/a",
+			),
+			row(
 				"saturation throughput (predictions/s, 1 record per request)",
 				(t) => formatStat(t.throughput?.saturation_rps, 0),
 				`batch 1: ${formatStat(inference.batch1.runs_per_s, 0)}; batch 32: ${formatStat(inference.batch32.rows_per_s, 0)} rows/s`,

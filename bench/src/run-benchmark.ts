@@ -27,6 +27,11 @@ import {
 	readCpuCounters,
 	stealPercent,
 } from "./measure/proc.ts";
+import {
+	scrapeServer,
+	type TailEvidence,
+	tailEvidence,
+} from "./measure/server-evidence.ts";
 import { PATTERN_IDS, PATTERNS } from "./patterns.ts";
 import {
 	closedLoop,
@@ -53,6 +58,7 @@ import type {
 	KillUnderLoadResult,
 	LoadResult,
 	Scenario,
+	Stat,
 	TargetContext,
 	TargetResult,
 } from "./types.ts";
@@ -179,6 +185,7 @@ export async function runBenchmark(
 		let floor: DriverFloor | undefined;
 		const inference: Awaited<ReturnType<typeof measureInferenceCeiling>>[] = [];
 		const saturation: Record<string, number[]> = {};
+		const tails: Record<string, TailEvidence[]> = {};
 		for (let round = 0; round < rounds; round++) {
 			step(`round ${round + 1}/${rounds}: inference ceiling`, 1);
 			inference.push(
@@ -258,7 +265,13 @@ export async function runBenchmark(
 								scale,
 							),
 						);
-						await run(
+						// One server answering directly: its /metrics around the run say where the tail comes from.
+						const server =
+							deployed.endpoint.kind === "http" && t.pattern === "http"
+								? deployed.endpoint.url
+								: undefined;
+						const before = server ? await scrapeServer(server) : undefined;
+						const load70 = await run(
 							resolveScenario(
 								"load70",
 								SCENARIOS.load70,
@@ -266,6 +279,16 @@ export async function runBenchmark(
 								scale,
 							),
 						);
+						const after = server ? await scrapeServer(server) : undefined;
+						if (before && after)
+							tails[t.id] = [
+								...(tails[t.id] ?? []),
+								tailEvidence(
+									before,
+									after,
+									load70.requests / Math.max(1, load70.achieved_rps),
+								),
+							];
 						for (const rate of SCENARIOS.slo.rates) {
 							await run(
 								resolveScenario(
@@ -348,6 +371,9 @@ export async function runBenchmark(
 					light: summarizeLatency(runs.light ?? []),
 					load70: summarizeLatency(runs.load70 ?? []),
 				},
+				...(tails[t.id]?.length
+					? { tail: summarizeTail(tails[t.id] as TailEvidence[]) }
+					: {}),
 				throughput: {
 					saturation_rps: sat,
 					max_rps_under_slo: toStat(sloRounds),
@@ -629,4 +655,14 @@ async function versions(): Promise<Record<string, string>> {
 		"onnxruntime-node": ort.env.versions.node ?? "unknown",
 		"@mdp/core": core.version,
 	};
+}
+
+/** Each field of the tail evidence over rounds, as a median with its spread. */
+function summarizeTail(
+	rounds: TailEvidence[],
+): Record<keyof TailEvidence, Stat> {
+	const keys = Object.keys(rounds[0] as TailEvidence) as (keyof TailEvidence)[];
+	return Object.fromEntries(
+		keys.map((k) => [k, toStat(rounds.map((r) => r[k]))]),
+	) as Record<keyof TailEvidence, Stat>;
 }

@@ -149,6 +149,8 @@ export interface KillUnderLoadResult {
 // ---- Results (results.json) ----
 
 /** One load run's outcome. */
+import type { TailEvidence } from "./measure/server-evidence.ts";
+
 export interface LoadResult {
 	scenario: string;
 	/** Offered arrival rate (open loop) or null (closed loop). */
@@ -189,6 +191,11 @@ export interface TargetResult {
 	not_measured?: string;
 	parity?: { checked: number; mismatches: number; tolerance: number };
 	latency?: { light: LatencySummary; load70: LatencySummary };
+	/**
+	 * Where the tail at 70% load comes from, from the server's own /metrics around that run (one-server
+	 * targets whose server exports Node's process metrics): GC pauses, event-loop delay, time inside the app.
+	 */
+	tail?: Record<keyof TailEvidence, Stat>;
 	throughput?: {
 		saturation_rps: Stat;
 		max_rps_under_slo: Stat;
