@@ -23,9 +23,13 @@ describe("mdp-serverless package, then serve", () => {
 		work = await mkdtemp(join(tmpdir(), "mdp-serverless-cli-"));
 	});
 	afterAll(async () => {
-		if (child && child.exitCode === null) {
-			child.kill("SIGKILL");
-			await new Promise((r) => child?.once("close", r));
+		if (child && child.exitCode === null && child.signalCode === null) {
+			// SIGTERM first: serve then stops its instances and removes their cgroups; SIGKILL if it hangs.
+			const closed = new Promise((r) => child?.once("close", r));
+			child.kill("SIGTERM");
+			const killer = setTimeout(() => child?.kill("SIGKILL"), 5000);
+			await closed;
+			clearTimeout(killer);
 		}
 		await rm(work, { recursive: true, force: true });
 	});
@@ -117,10 +121,20 @@ describe("mdp-serverless package, then serve", () => {
 		// Idle past the timeout: scaled to zero, so the next one is a cold start again.
 		await new Promise((r) => setTimeout(r, 2500));
 		expect((await predict()).status).toBe(200);
-		const reports = (await readFile(reportFile, "utf8"))
-			.trim()
-			.split("\n")
-			.map((l) => JSON.parse(l) as InvocationReport);
+		// REPORT lines follow each response, as on Lambda: wait (bounded) for the third on file and stdout.
+		const onFile = async () =>
+			(await readFile(reportFile, "utf8").catch(() => ""))
+				.split("\n")
+				.filter((l) => l !== "")
+				.map((l) => JSON.parse(l) as InvocationReport);
+		const deadline = Date.now() + 5000;
+		while (
+			((await onFile()).length < 3 ||
+				stdout.filter((l) => l.includes("REPORT RequestId:")).length < 3) &&
+			Date.now() < deadline
+		)
+			await new Promise((r) => setTimeout(r, 25));
+		const reports = await onFile();
 		expect(reports.map((r) => r.initDurationMs !== undefined)).toEqual([
 			true,
 			false,

@@ -12,11 +12,13 @@ const golden = await readGoldenSet(join(referenceBundleDir, "golden.jsonl"));
 
 describe("serverless deployment of the reference model", () => {
 	let deployment: ServerlessDeployment;
+	/** What the instances wrote (stdout and stderr) and the REPORT lines. */
+	const lines: string[] = [];
 	beforeAll(async () => {
 		deployment = await start({
 			zip: inject("awsZip"),
 			concurrency: 2,
-			log: null,
+			log: (line) => lines.push(line),
 		});
 	});
 	afterAll(async () => {
@@ -47,16 +49,20 @@ describe("serverless deployment of the reference model", () => {
 			"runtimeMs",
 			"onnxRuntimeLoadMs",
 			"sessionMs",
+			"warmUpMs",
 			"firstInferenceMs",
 			"firstResponseMs",
 		] as const)
 			expect(cold?.[phase], phase).toBeGreaterThan(0);
-		// The phases are parts of the whole: spawn + runtime + ORT + session ≤ init duration.
+		// The handler's warm-up request at init was answered 200: it says nothing otherwise.
+		expect(lines.filter((l) => /warm-up/.test(l))).toEqual([]);
+		// The phases are parts of the whole: spawn + runtime + ORT + session + warm-up ≤ init duration.
 		const parts =
 			(cold?.spawnMs ?? 0) +
 			(cold?.runtimeMs ?? 0) +
 			(cold?.onnxRuntimeLoadMs ?? 0) +
-			(cold?.sessionMs ?? 0);
+			(cold?.sessionMs ?? 0) +
+			(cold?.warmUpMs ?? 0);
 		expect(parts).toBeLessThanOrEqual((report?.initDurationMs ?? 0) + 5);
 		const units = deployment.units().filter((u) => u.role === "function");
 		expect(units).toHaveLength(1);

@@ -70,11 +70,11 @@ function alive(pid: number | undefined): boolean {
 }
 
 async function until(
-	condition: () => boolean,
+	condition: () => boolean | Promise<boolean>,
 	timeoutMs: number,
 ): Promise<void> {
 	const deadline = Date.now() + timeoutMs;
-	while (!condition()) {
+	while (!(await condition())) {
 		if (Date.now() > deadline)
 			throw new Error(`condition not met within ${timeoutMs} ms`);
 		await new Promise((r) => setTimeout(r, 25));
@@ -128,11 +128,14 @@ describe("local Lambda platform, running AWS's runtime interface client", () => 
 			expect(reports[1]?.initDurationMs).toBeUndefined();
 			expect(reports[1]?.coldStart).toBeUndefined();
 			expect(reports[1]?.message).not.toMatch(/Init Duration/);
-			const lines = (await readFile(reportFile, "utf8"))
-				.trim()
-				.split("\n")
-				.map((l) => JSON.parse(l));
-			expect(lines.map((l) => l.requestId)).toEqual([
+			// REPORT lines follow the response, as on Lambda: the file gets them just after.
+			const onFile = async () =>
+				(await readFile(reportFile, "utf8").catch(() => ""))
+					.split("\n")
+					.filter((l) => l !== "")
+					.map((l) => JSON.parse(l));
+			await until(async () => (await onFile()).length >= 2, 5000);
+			expect((await onFile()).map((l) => l.requestId)).toEqual([
 				one.requestId,
 				two.requestId,
 			]);

@@ -53,8 +53,20 @@ const MONTHS = [
 const TEXT_TYPE =
 	/^(text\/|application\/(json|xml|x-www-form-urlencoded|javascript)|[^;]*\+(json|xml))/i;
 
-/** `12/Mar/2020:19:03:58 +0000`, the `requestContext.time` format. */
+let clfSecond = Number.NaN;
+let clfText = "";
+
+/** `12/Mar/2020:19:03:58 +0000`, the `requestContext.time` format (formatted once per second). */
 function clfTime(epochMs: number): string {
+	const second = Math.floor(epochMs / 1000);
+	if (second !== clfSecond) {
+		clfSecond = second;
+		clfText = formatClf(epochMs);
+	}
+	return clfText;
+}
+
+function formatClf(epochMs: number): string {
 	const d = new Date(epochMs);
 	const p = (n: number) => String(n).padStart(2, "0");
 	return `${p(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
@@ -85,8 +97,9 @@ export function toApiGatewayV2Event(
 		headers[name] = name in headers ? `${headers[name]},${value}` : value;
 	}
 	const query: Record<string, string> = {};
-	for (const [key, value] of new URLSearchParams(request.rawQuery))
-		query[key] = key in query ? `${query[key]},${value}` : value;
+	if (request.rawQuery !== "")
+		for (const [key, value] of new URLSearchParams(request.rawQuery))
+			query[key] = key in query ? `${query[key]},${value}` : value;
 	const domainName = `${options.apiId}.lambda-url.local.on.aws`;
 	const contentType = headers["content-type"] ?? "";
 	const hasBody = request.body.byteLength > 0;

@@ -101,6 +101,8 @@ export interface InvocationReport {
 		runtimeMs?: number;
 		onnxRuntimeLoadMs?: number;
 		sessionMs?: number;
+		/** The handler's own warm-up request at init, when it makes one. */
+		warmUpMs?: number;
 		firstInferenceMs: number;
 		/** Request received → response ready, as the client saw it (less the network). */
 		firstResponseMs: number;
@@ -247,6 +249,8 @@ export async function startFunctionPlatform(
 		peakInstances: 0,
 	};
 	let stopping = false;
+	/** The tail of the report file's appends. */
+	let reportWrites: Promise<void> = Promise.resolve();
 	/** Provisioned concurrency: instances kept initialised (see `scale`). */
 	let minInstances = 0;
 	let nextInstance = 1;
@@ -492,12 +496,9 @@ export async function startFunctionPlatform(
 							phases,
 							message: `INIT_REPORT Init Duration: ${(initDurationMs ?? 0).toFixed(2)} ms\tPhase: init\tStatus: success`,
 						};
-						log?.(JSON.stringify(record));
-						if (options.reportFile)
-							await appendFile(
-								options.reportFile,
-								`${JSON.stringify(record)}\n`,
-							);
+						const line = JSON.stringify(record);
+						log?.(line);
+						await appendReportLine(line);
 						slot.inFlight--;
 						if (slot.instance.version !== version || stopping)
 							void retire(slot);
@@ -532,28 +533,55 @@ export async function startFunctionPlatform(
 		});
 	}
 
-	async function writeReport(report: InvocationReport): Promise<void> {
-		reports.push(report);
-		const line = JSON.stringify(report);
-		log?.(line);
-		if (options.reportFile) await appendFile(options.reportFile, `${line}\n`);
+	/** Appends a line to the report file, in order, off the request path; `stop()` waits for the last. */
+	function appendReportLine(line: string): Promise<void> {
+		const file = options.reportFile;
+		if (!file) return reportWrites;
+		reportWrites = reportWrites
+			.then(() => appendFile(file, `${line}\n`))
+			.catch((error: unknown) => {
+				process.stderr.write(
+					`mdp-serverless: cannot append to the report file ${file}: ${(error as Error).message}\n`,
+				);
+			});
+		return reportWrites;
 	}
 
-	async function handle(request: GatewayRequest): Promise<GatewayResponse> {
+	function writeReport(report: InvocationReport): void {
+		reports.push(report);
+		if (!log && !options.reportFile) return;
+		const line = JSON.stringify(report);
+		log?.(line);
+		void appendReportLine(line);
+	}
+
+	/**
+	 * Serves one request: takes an instance, invokes it and hands the outcome to `send`. As on Lambda, the
+	 * REPORT record is written after the response has gone out, so its cost (reading the memory peaks,
+	 * formatting) is not on the request's path; it is still written, and the instance released, in the
+	 * same turn of the event loop as the response, before the next request can be taken.
+	 */
+	async function handle(
+		request: GatewayRequest,
+		send: (response: GatewayResponse) => void,
+	): Promise<void> {
 		const requestId = randomUUID();
 		const slot = await acquire();
 		if (!slot) {
 			counters.throttles++;
-			return jsonResponse(
-				429,
-				{
-					message: "Too Many Requests",
-					errorType: "TooManyRequestsException",
-					reason: "ReservedFunctionConcurrentInvocationLimitExceeded",
-					error: `rate exceeded: all ${concurrency} instances of ${functionName} are busy (concurrency limit ${concurrency})`,
-				},
-				[["retry-after", "1"]],
+			send(
+				jsonResponse(
+					429,
+					{
+						message: "Too Many Requests",
+						errorType: "TooManyRequestsException",
+						reason: "ReservedFunctionConcurrentInvocationLimitExceeded",
+						error: `rate exceeded: all ${concurrency} instances of ${functionName} are busy (concurrency limit ${concurrency})`,
+					},
+					[["retry-after", "1"]],
+				),
 			);
+			return;
 		}
 		const cold =
 			slot.invocations === 0 && slot.state === "init" && !slot.coldClaimed;
@@ -565,7 +593,7 @@ export async function startFunctionPlatform(
 		let outcome: InvokeOutcome;
 		let durationMs = 0;
 		try {
-			await instance.ready();
+			if (slot.state === "init") await instance.ready();
 			slot.state = "busy";
 			const started = performance.now();
 			outcome = await instance.invoke(request, requestId, timeoutMs);
@@ -590,13 +618,14 @@ export async function startFunctionPlatform(
 			};
 			await instance.stop(0);
 		}
+		send(outcome.response);
 		slot.invocations++;
 		const memory = instance.maxMemoryUsedBytes();
 		const status = outcome.response.status;
 		const billed = Math.max(1, Math.ceil(durationMs));
 		const init = cold ? instance.coldStart.initDurationMs : undefined;
 		const phases = instance.coldStart.phases;
-		const report: InvocationReport = {
+		writeReport({
 			type: "REPORT",
 			requestId,
 			instance: instance.id,
@@ -624,6 +653,9 @@ export async function startFunctionPlatform(
 										runtimeMs: phases.runtimeMs,
 										onnxRuntimeLoadMs: phases.onnxRuntimeLoadMs,
 										sessionMs: phases.sessionMs,
+										...(phases.warmUpMs === undefined
+											? {}
+											: { warmUpMs: phases.warmUpMs }),
 									}
 								: {}),
 							firstInferenceMs: round(durationMs),
@@ -633,13 +665,11 @@ export async function startFunctionPlatform(
 				: {}),
 			...(outcome.kind === "failure" ? { errorType: outcome.errorType } : {}),
 			message: `REPORT RequestId: ${requestId}\tDuration: ${durationMs.toFixed(2)} ms\tBilled Duration: ${billed} ms\tMemory Size: ${memoryMb} MB\tMax Memory Used: ${memory === undefined ? "?" : Math.ceil(memory / 2 ** 20)} MB${init === undefined ? "" : `\tInit Duration: ${init.toFixed(2)} ms`}${outcome.kind === "failure" ? `\tStatus: error\tError Type: ${outcome.errorType}` : ""}`,
-		};
-		await writeReport(report);
+		});
 		if (outcome.kind === "failure" && outcome.instanceLost) {
 			slot.inFlight--;
 			void retire(slot);
 		} else release(slot);
-		return outcome.response;
 	}
 
 	try {
@@ -648,16 +678,11 @@ export async function startFunctionPlatform(
 		await rm(work, { recursive: true, force: true });
 		throw error;
 	}
-	const server: Server = createServer((req, res) => {
-		void serve(req, res);
-	});
-	async function serve(
-		req: IncomingMessage,
-		res: ServerResponse,
-	): Promise<void> {
+	const server: Server = createServer(serve);
+	function serve(req: IncomingMessage, res: ServerResponse): void {
 		const receivedEpochMs = Date.now();
 		const send = (response: GatewayResponse) => {
-			if (res.headersSent) return;
+			if (res.headersSent || res.destroyed) return;
 			const headers: Record<string, string | string[]> = {};
 			for (const [name, value] of response.headers) {
 				const key = name.toLowerCase();
@@ -682,19 +707,16 @@ export async function startFunctionPlatform(
 		const chunks: Buffer[] = [];
 		let size = 0;
 		let tooLarge = false;
-		try {
-			for await (const chunk of req) {
-				size += (chunk as Buffer).byteLength;
-				if (size > MAX_REQUEST_BYTES) {
-					tooLarge = true;
-					break;
-				}
-				chunks.push(chunk as Buffer);
+		const onData = (chunk: Buffer) => {
+			size += chunk.byteLength;
+			if (size <= MAX_REQUEST_BYTES) {
+				chunks.push(chunk);
+				return;
 			}
-		} catch {
-			return;
-		}
-		if (tooLarge) {
+			tooLarge = true;
+			chunks.length = 0;
+			req.off("data", onData);
+			req.pause();
 			res.setHeader("connection", "close");
 			send(
 				jsonResponse(413, {
@@ -702,46 +724,51 @@ export async function startFunctionPlatform(
 					error: `request body is over ${MAX_REQUEST_BYTES} bytes, the payload limit of a synchronous invocation`,
 				}),
 			);
-			return;
-		}
-		if (stopping) {
-			send(
-				jsonResponse(
-					503,
-					{ message: "Service Unavailable", error: "the platform is stopping" },
-					[["retry-after", "1"]],
-				),
-			);
-			return;
-		}
-		const url = req.url ?? "/";
-		const q = url.indexOf("?");
-		const headers: [string, string][] = [];
-		for (let i = 0; i + 1 < req.rawHeaders.length; i += 2)
-			headers.push([
-				req.rawHeaders[i] as string,
-				req.rawHeaders[i + 1] as string,
-			]);
-		try {
-			send(
-				await handle({
+		};
+		req.on("data", onData);
+		req.on("error", () => {});
+		req.on("end", () => {
+			if (tooLarge) return;
+			if (stopping) {
+				send(
+					jsonResponse(
+						503,
+						{
+							message: "Service Unavailable",
+							error: "the platform is stopping",
+						},
+						[["retry-after", "1"]],
+					),
+				);
+				return;
+			}
+			const url = req.url ?? "/";
+			const q = url.indexOf("?");
+			const raw = req.rawHeaders;
+			const headers: [string, string][] = [];
+			for (let i = 0; i + 1 < raw.length; i += 2)
+				headers.push([raw[i] as string, raw[i + 1] as string]);
+			handle(
+				{
 					method: req.method ?? "GET",
 					path: q < 0 ? url : url.slice(0, q),
 					rawQuery: q < 0 ? "" : url.slice(q + 1),
 					headers,
-					body: Buffer.concat(chunks),
+					body:
+						chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks),
 					sourceIp: req.socket.remoteAddress ?? "127.0.0.1",
 					receivedEpochMs,
-				}),
-			);
-		} catch (error) {
-			send(
-				jsonResponse(502, {
-					message: "Internal Server Error",
-					error: `platform error: ${(error as Error).message}`,
-				}),
-			);
-		}
+				},
+				send,
+			).catch((error: unknown) => {
+				send(
+					jsonResponse(502, {
+						message: "Internal Server Error",
+						error: `platform error: ${(error as Error).message}`,
+					}),
+				);
+			});
+		});
 	}
 	server.keepAliveTimeout = 65_000;
 	try {
@@ -824,6 +851,7 @@ export async function startFunctionPlatform(
 				server.closeAllConnections();
 				await closed;
 				clearInterval(sweep);
+				await reportWrites;
 				await rm(work, { recursive: true, force: true });
 			})();
 			return stopped;

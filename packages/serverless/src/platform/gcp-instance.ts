@@ -131,15 +131,7 @@ export class GcpInstance implements FunctionInstance {
 					o.memoryMb * 2 ** 20,
 				)
 			: undefined;
-		const argv = this.#cgroup
-			? [
-					"/bin/sh",
-					"-c",
-					'echo $$ > "$0" && exec "$@"',
-					this.#cgroup.procsFile,
-					...command,
-				]
-			: command;
+		const argv = this.#cgroup ? this.#cgroup.wrap(command) : command;
 		this.coldStart.spawnEpochMs = Date.now();
 		const child = spawn(argv[0] as string, argv.slice(1), {
 			cwd: o.sourceDir,

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomFillSync } from "node:crypto";
 import {
 	createServer,
 	type IncomingMessage,
@@ -18,7 +18,7 @@ import {
 	type InvokeOutcome,
 } from "./function-instance.ts";
 import { type GatewayRequest, jsonResponse } from "./gateway-types.ts";
-import { heapFlags, MemoryCgroup, peakRssBytes } from "./memory-cgroup.ts";
+import { heapFlags, MemoryCgroup, PeakRss } from "./memory-cgroup.ts";
 
 /** Lambda runtimes this platform starts. */
 export type LambdaRuntime = "nodejs" | "provided";
@@ -58,6 +58,22 @@ interface Pending {
 
 let ricEntry: string | undefined;
 
+const randomPool = Buffer.alloc(4096);
+let randomOffset = randomPool.length;
+
+/** Hex of `bytes` random bytes, from a pool refilled 4 KB at a time: one system call per ~170 invocations. */
+function randomHex(bytes: number): string {
+	if (randomOffset + bytes > randomPool.length) {
+		randomFillSync(randomPool);
+		randomOffset = 0;
+	}
+	randomOffset += bytes;
+	return randomPool.toString("hex", randomOffset - bytes, randomOffset);
+}
+
+/** The Runtime API's answer to a posted response or error. */
+const ACCEPTED = JSON.stringify({ status: "OK" });
+
 /**
  * The entry of AWS's Node.js runtime interface client installed beside this package.
  *
@@ -88,6 +104,10 @@ export class LambdaInstance implements FunctionInstance {
 	#server: Server | undefined;
 	#child: ChildProcess | undefined;
 	#cgroup: MemoryCgroup | undefined;
+	#peakRss: PeakRss | undefined;
+	/** The function URL's id in events (from the function name) and the function's ARN. */
+	readonly #apiId: string;
+	readonly #functionArn: string;
 	#exited = false;
 	#exitStatus:
 		| { code: number | null; signal: NodeJS.Signals | null }
@@ -110,6 +130,12 @@ export class LambdaInstance implements FunctionInstance {
 		this.version = options.version;
 		this.#options = options;
 		this.coldStart = { spawnEpochMs: Date.now() };
+		this.#apiId =
+			options.functionName
+				.toLowerCase()
+				.replace(/[^a-z0-9]/g, "")
+				.slice(0, 20) || "mdp";
+		this.#functionArn = `arn:aws:lambda:us-east-1:000000000000:function:${options.functionName}`;
 	}
 
 	get pid(): number | undefined {
@@ -180,15 +206,7 @@ export class LambdaInstance implements FunctionInstance {
 				)
 			: undefined;
 		// Join the cgroup before exec, so the limit covers the whole process from its first byte.
-		const argv = this.#cgroup
-			? [
-					"/bin/sh",
-					"-c",
-					'echo $$ > "$0" && exec "$@"',
-					this.#cgroup.procsFile,
-					...command,
-				]
-			: command;
+		const argv = this.#cgroup ? this.#cgroup.wrap(command) : command;
 		const ready = new Promise<void>((resolve, reject) => {
 			this.#markReady = resolve;
 			this.#failInit = reject;
@@ -275,6 +293,7 @@ export class LambdaInstance implements FunctionInstance {
 		if (this.#exited) return;
 		this.#exited = true;
 		this.#exitStatus = { code, signal };
+		this.#peakRss?.close();
 		clearTimeout(this.#timer);
 		const oom = this.#outOfMemory();
 		const how =
@@ -334,14 +353,7 @@ export class LambdaInstance implements FunctionInstance {
 		timeoutMs: number,
 	): Promise<InvokeOutcome> {
 		const event = JSON.stringify(
-			toApiGatewayV2Event(request, {
-				apiId:
-					this.#options.functionName
-						.toLowerCase()
-						.replace(/[^a-z0-9]/g, "")
-						.slice(0, 20) || "mdp",
-				requestId,
-			}),
+			toApiGatewayV2Event(request, { apiId: this.#apiId, requestId }),
 		);
 		return new Promise<InvokeOutcome>((resolve) => {
 			if (this.#exited) {
@@ -400,17 +412,18 @@ export class LambdaInstance implements FunctionInstance {
 			"content-type": "application/json",
 			"lambda-runtime-aws-request-id": next.requestId,
 			"lambda-runtime-deadline-ms": String(next.deadlineMs),
-			"lambda-runtime-invoked-function-arn": `arn:aws:lambda:us-east-1:000000000000:function:${this.#options.functionName}`,
-			"lambda-runtime-trace-id": `Root=1-${Math.floor(Date.now() / 1000).toString(16)}-${randomBytes(12).toString("hex")};Parent=${randomBytes(8).toString("hex")};Sampled=0;Lineage=1:${randomBytes(4).toString("hex")}:0`,
+			"lambda-runtime-invoked-function-arn": this.#functionArn,
+			"lambda-runtime-trace-id": `Root=1-${Math.floor(Date.now() / 1000).toString(16)}-${randomHex(12)};Parent=${randomHex(8)};Sampled=0;Lineage=1:${randomHex(4)}:0`,
 		});
 		res.end(next.event);
 	}
 
 	#route(req: IncomingMessage, res: ServerResponse): void {
 		const url = req.url ?? "";
-		const reply = (status: number, body: unknown) => {
+		// `body` is JSON: an object to serialise, or text already serialised.
+		const reply = (status: number, body: object | string) => {
 			res.writeHead(status, { "content-type": "application/json" });
-			res.end(JSON.stringify(body));
+			res.end(typeof body === "string" ? body : JSON.stringify(body));
 		};
 		if (req.method === "GET" && url === "/2018-06-01/runtime/invocation/next") {
 			if (this.#waiting) {
@@ -466,7 +479,7 @@ export class LambdaInstance implements FunctionInstance {
 					errorType: parseError(body).errorType ?? errorType,
 					body,
 				};
-				reply(202, { status: "OK" });
+				reply(202, ACCEPTED);
 				return;
 			}
 			const current = this.#current;
@@ -497,7 +510,7 @@ export class LambdaInstance implements FunctionInstance {
 				});
 				return;
 			}
-			reply(202, { status: "OK" });
+			reply(202, ACCEPTED);
 			if (match[2] === "response")
 				current.resolve({ kind: "response", response: fromLambdaResult(body) });
 			else {
@@ -522,7 +535,8 @@ export class LambdaInstance implements FunctionInstance {
 		// The cgroup's peak (what its limit enforces) or the process's peak RSS, whichever is larger: file
 		// pages the cgroup was not charged for (a shared library already in the page cache) are still used.
 		const cgroup = this.#cgroup?.maxUsageBytes();
-		const rss = peakRssBytes(this.pid);
+		this.#peakRss ??= new PeakRss(this.pid);
+		const rss = this.#peakRss.bytes();
 		if (cgroup === undefined) return rss;
 		return Math.max(cgroup, rss ?? 0);
 	}
