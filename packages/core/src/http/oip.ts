@@ -60,18 +60,19 @@ export function toRecords(
 ): Record<string, unknown>[] {
 	const byName = featuresByName(features);
 	let rows: number | undefined;
-	const columns: [string, readonly unknown[]][] = [];
+	const names: string[] = [];
+	const columns: (readonly unknown[])[] = [];
 	for (let i = 0; i < request.inputs.length; i++) {
 		const input = request.inputs[i] as InferRequest["inputs"][number];
-		const where = `inputs[${i}] ("${input.name}")`;
+		// Built only for an error: this loop runs for every input of every request.
+		const where = () => `inputs[${i}] ("${input.name}")`;
 		const feature = byName.get(input.name);
 		if (!feature) {
 			throw invalid(
-				`${where}: unknown input; the model's inputs are ${features.map((f) => JSON.stringify(f.name)).join(", ")}`,
+				`${where()}: unknown input; the model's inputs are ${features.map((f) => JSON.stringify(f.name)).join(", ")}`,
 			);
 		}
-		if (columns.some(([name]) => name === input.name))
-			throw invalid(`${where}: given twice`);
+		if (names.includes(input.name)) throw invalid(`${where()}: given twice`);
 		const expected = datatypeOf(feature);
 		const accepted =
 			expected === "BYTES"
@@ -79,30 +80,35 @@ export function toRecords(
 				: NUMERIC_TYPES.has(input.datatype);
 		if (!accepted)
 			throw invalid(
-				`${where}: datatype ${input.datatype}, expected ${expected}`,
+				`${where()}: datatype ${input.datatype}, expected ${expected}`,
 			);
-		const [n, ...rest] = input.shape;
-		if (n === undefined || rest.some((d) => d !== 1))
+		const { shape } = input;
+		const n = shape[0];
+		let trailingOnes = true;
+		for (let d = 1; d < shape.length; d++)
+			if (shape[d] !== 1) trailingOnes = false;
+		if (n === undefined || !trailingOnes)
 			throw invalid(
-				`${where}: shape [${input.shape.join(", ")}], expected [N] or [N, 1]`,
+				`${where()}: shape [${shape.join(", ")}], expected [N] or [N, 1]`,
 			);
 		const data = flat(input.data as unknown[]);
 		if (data.length !== n)
 			throw invalid(
-				`${where}: shape [${input.shape.join(", ")}] holds ${n} elements but data has ${data.length}`,
+				`${where()}: shape [${shape.join(", ")}] holds ${n} elements but data has ${data.length}`,
 			);
 		if (rows !== undefined && n !== rows)
-			throw invalid(`${where}: ${n} rows, but earlier inputs have ${rows}`);
+			throw invalid(`${where()}: ${n} rows, but earlier inputs have ${rows}`);
 		rows = n;
-		columns.push([input.name, data]);
+		names.push(input.name);
+		columns.push(data);
 	}
-	const records: Record<string, unknown>[] = Array.from(
-		{ length: rows ?? 0 },
-		() => ({}),
-	);
-	for (const [name, data] of columns)
-		for (let r = 0; r < data.length; r++)
-			(records[r] as Record<string, unknown>)[name] = data[r];
+	const records = new Array<Record<string, unknown>>(rows ?? 0);
+	for (let r = 0; r < records.length; r++) {
+		const record: Record<string, unknown> = {};
+		for (let c = 0; c < names.length; c++)
+			record[names[c] as string] = (columns[c] as readonly unknown[])[r];
+		records[r] = record;
+	}
 	return records;
 }
 
