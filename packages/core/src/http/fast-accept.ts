@@ -1,4 +1,8 @@
-import type { InferRequest, PredictRequest } from "./schemas.ts";
+import {
+	type InferRequest,
+	DATATYPES as OIP_DATATYPES,
+	type PredictRequest,
+} from "./schemas.ts";
 
 // The request schemas (zod) stay the one definition of what is valid: they produce the error messages and
 // the OpenAPI document. On the hot path a general schema library costs 2–4 µs per request (zod builds a
@@ -6,21 +10,7 @@ import type { InferRequest, PredictRequest } from "./schemas.ts";
 // a fraction of that and leave every doubtful case to the schema. A guard may say false for a valid body
 // (the schema then accepts it), never true for an invalid one: a property test holds them to that.
 
-const DATATYPES = new Set([
-	"BOOL",
-	"UINT8",
-	"UINT16",
-	"UINT32",
-	"UINT64",
-	"INT8",
-	"INT16",
-	"INT32",
-	"INT64",
-	"FP16",
-	"FP32",
-	"FP64",
-	"BYTES",
-]);
+const DATATYPES = new Set<string>(OIP_DATATYPES);
 
 function isObject(value: unknown): value is Record<string, unknown> {
 	return typeof value === "object" && value !== null && !Array.isArray(value);

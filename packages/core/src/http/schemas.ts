@@ -16,7 +16,8 @@ function described<T extends z.ZodMiniType>(schema: T, description: string): T {
 	return schema;
 }
 
-const datatype = z.enum([
+/** The tensor datatypes of the Open Inference Protocol v2. */
+export const DATATYPES = [
 	"BOOL",
 	"UINT8",
 	"UINT16",
@@ -30,7 +31,8 @@ const datatype = z.enum([
 	"FP32",
 	"FP64",
 	"BYTES",
-]);
+] as const;
+const datatype = z.enum(DATATYPES);
 const parameters = z.record(
 	z.string(),
 	z.union([z.string(), z.number(), z.boolean()]),
