@@ -185,10 +185,14 @@ export function createServerlessTarget(options: {
 			],
 			{ encoding: "utf8", env: { ...process.env, ORT_DISABLE_TELEMETRY: "1" } },
 		);
-		if (run.status !== 0)
+		if (run.status !== 0) {
+			// The CLI prints a breakdown of the space after its error: quote the lines that say why.
+			const lines = run.stderr.trim().split("\n");
+			const why = lines.filter((l) => /exceeds|error|failed/i.test(l));
 			throw new Error(
-				`serverless package failed: ${run.stderr.trim().split("\n").slice(-3).join(" ")}`,
+				`serverless package failed: ${(why.length ? why : lines.slice(0, 2)).join(" ").trim()}`,
 			);
+		}
 		return { kind: "zip (aws)", path: out, bytes: (await stat(out)).size };
 	});
 	const target = createDeploymentTarget({
