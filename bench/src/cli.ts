@@ -41,8 +41,8 @@ Usage:
                                        --out also writes agreement.json and agreement.md there
 
 run writes bench/reports/<timestamp>/ (results.json, report.md, report.html; git ignores it);
---publish also copies it to bench/reports/latest/, the report the repository keeps. The full run (3 rounds, the model-size sweep) is not yet timed with every pattern;
---quick takes about 2.5 minutes.`;
+--publish also copies it to bench/reports/latest/, the report the repository keeps. The full run (every pattern,
+3 rounds, the 1-200 MB model-size sweep) takes about 30 minutes on 2 cores; --quick about 3 minutes.`;
 
 const REPORTS = resolve(import.meta.dirname, "..", "reports");
 
