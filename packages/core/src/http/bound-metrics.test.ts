@@ -86,7 +86,7 @@ describe("bound metrics", () => {
 		);
 	});
 
-	it("hand out one child per label set, and reset forgets them all", async () => {
+	it("hand out one child per label set; reset zeroes them and children keep counting", async () => {
 		const registry = new Registry();
 		const counter = new BoundCounter({
 			name: "c_total",
@@ -98,9 +98,12 @@ describe("bound metrics", () => {
 		expect(counter.labels({ a: "x" })).toBe(child);
 		expect(counter.labels({ a: "y" })).not.toBe(child);
 		child.inc();
-		expect(await registry.metrics()).toContain('c_total{a="x"} 1');
+		child.inc(2);
+		expect(await registry.metrics()).toContain('c_total{a="x"} 3');
 		registry.resetMetrics();
-		expect(await registry.metrics()).not.toContain('a="x"');
+		expect(await registry.metrics()).toContain('c_total{a="x"} 0');
+		child.inc();
+		expect(await registry.metrics()).toContain('c_total{a="x"} 1');
 	});
 
 	it("refuse what prom-client refuses: a counter going down, a non-finite observation", () => {
@@ -119,6 +122,9 @@ describe("bound metrics", () => {
 			registers: [registry],
 		});
 		expect(() => counter.labels({}).inc(-1)).toThrow(TypeError);
+		expect(() => counter.labels({}).inc(Number.POSITIVE_INFINITY)).toThrow(
+			TypeError,
+		);
 		expect(() => histogram.labels({}).observe(Number.NaN)).toThrow(TypeError);
 		expect(() =>
 			histogram.labels({}).observe(Number.POSITIVE_INFINITY),

@@ -62,12 +62,16 @@ abstract class BoundMetric<L extends string, Child> {
 		return entry.child;
 	}
 
-	/** Forgets every label set (prom-client's `reset`); children handed out before stop being exported. */
+	/**
+	 * Zeroes every label set (prom-client's `reset` forgets them; here they stay, at 0, so children already
+	 * handed out keep counting).
+	 */
 	reset(): void {
-		this.children.clear();
+		for (const entry of this.children.values()) this.zero(entry.child);
 	}
 
 	protected abstract createChild(): Child;
+	protected abstract zero(child: Child): void;
 	/** The samples in prom-client's string form: labels and shared (series) labels apart. */
 	abstract getForPromString(): Exported;
 
@@ -107,12 +111,16 @@ export class BoundCounter<L extends string> extends BoundMetric<
 		const child = {
 			value: 0,
 			inc: (value = 1) => {
-				if (!(value >= 0))
+				if (!(value >= 0 && Number.isFinite(value)))
 					throw new TypeError(`a counter cannot change by ${value}`);
 				child.value += value;
 			},
 		};
 		return child;
+	}
+
+	protected zero(child: { value: number }): void {
+		child.value = 0;
 	}
 
 	getForPromString(): Exported {
@@ -180,6 +188,12 @@ export class BoundHistogram<L extends string> extends BoundMetric<
 			},
 		};
 		return child;
+	}
+
+	protected zero(child: HistogramState): void {
+		child.counts.fill(0);
+		child.sum = 0;
+		child.count = 0;
 	}
 
 	getForPromString(): Exported {

@@ -177,6 +177,17 @@ describe("fast-accept guards", () => {
 				viaJson(toInferRequest(records, manifest.features, "id-1")),
 			),
 		).toBe(true);
+		// JSON.parse turns 1e400 into Infinity, which the schema refuses wherever a number goes.
+		const input = { name: "a", shape: [1], datatype: "FP32", data: [1] };
+		for (const body of [
+			'{"inputs":[{"name":"a","shape":[1],"datatype":"FP32","data":[1e400]}]}',
+			'{"inputs":[{"name":"a","shape":[1e400],"datatype":"FP32","data":[1]}]}',
+			`{"parameters":{"p":1e400},"inputs":[${JSON.stringify(input)}]}`,
+		]) {
+			const parsed = JSON.parse(body);
+			expect(schemas.inferRequest.safeParse(parsed).success).toBe(false);
+			expect(acceptsInferRequest(parsed)).toBe(false);
+		}
 		// And leave to the schema what it must refuse.
 		expect(acceptsPredictRequest({ records: [1] })).toBe(false);
 		expect(acceptsInferRequest({ inputs: [] })).toBe(false);

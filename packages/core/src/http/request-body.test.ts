@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { MAX_JSON_DEPTH, parseJson } from "./request-body.ts";
 
 const deep = (n: number) => `${"[".repeat(n)}${"]".repeat(n)}`;
@@ -30,5 +30,22 @@ describe("parseJson's nesting limit", () => {
 
 	it("leaves an unterminated string to JSON.parse's own error", () => {
 		expect(() => parseJson('{"a":"[[[')).toThrow(/not valid JSON/);
+	});
+});
+
+describe("parseJson's nesting scan on escape-heavy strings", () => {
+	it("searches for each string's closing quote once, not once per escape (a linear scan)", () => {
+		// 20,000 escapes in one string: a scan that looks for the closing quote again after every escape
+		// reads the rest of the string each time (quadratic: seconds for a 1 MB body).
+		const body = JSON.stringify({ a: "x\n".repeat(20_000), b: ["c"] });
+		const indexOf = vi.spyOn(String.prototype, "indexOf");
+		try {
+			expect(parseJson(body)).toEqual(JSON.parse(body));
+			const quoteSearches = indexOf.mock.calls.filter(([s]) => s === '"');
+			// One search per string ("a", the long value, "b", "c"), plus the one that finds the next key.
+			expect(quoteSearches.length).toBeLessThanOrEqual(8);
+		} finally {
+			indexOf.mockRestore();
+		}
 	});
 });

@@ -39,7 +39,9 @@ export function parseJson(text: string): unknown {
 function tooDeepAt(text: string, max: number): number {
 	let depth = 0;
 	let inString = false;
-	// Next backslash at or after i (found once and reused, so the scan stays linear).
+	// Next quote and next backslash at or after i, each searched again only once passed, so every character
+	// is looked at a bounded number of times: the scan stays linear (escape-heavy strings included).
+	let quote = -1;
 	let backslash = -1;
 	for (let i = 0; i < text.length; i++) {
 		const c = text.charCodeAt(i);
@@ -48,8 +50,10 @@ function tooDeepAt(text: string, max: number): number {
 			else if (c === 34 /* " */) inString = false;
 			else {
 				// Jump to the next quote or backslash: strings are most of a body (names, categories).
-				const quote = text.indexOf('"', i);
-				if (quote === -1) return -1; // unterminated: JSON.parse refuses it
+				if (quote < i) {
+					quote = text.indexOf('"', i);
+					if (quote === -1) return -1; // unterminated: JSON.parse refuses it
+				}
 				if (backslash !== Number.POSITIVE_INFINITY && backslash < i) {
 					backslash = text.indexOf("\\", i);
 					if (backslash === -1) backslash = Number.POSITIVE_INFINITY;
