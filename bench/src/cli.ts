@@ -42,7 +42,7 @@ Usage:
 
 run writes bench/reports/<timestamp>/ (results.json, report.md, report.html; git ignores it);
 --publish also copies it to bench/reports/latest/, the report the repository keeps. The full run (every pattern,
-3 rounds, the 1-200 MB model-size sweep) takes about 30 minutes on 2 cores; --quick about 3 minutes.`;
+3 rounds, the 1-200 MB model-size sweep) takes about 30 minutes on 2 cores; --quick about 4 minutes.`;
 
 const REPORTS = resolve(import.meta.dirname, "..", "reports");
 
