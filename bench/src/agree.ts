@@ -17,7 +17,13 @@ import { describeMachine, pinDriver } from "./measure/proc.ts";
 
 import { toStat } from "./summarize.ts";
 import { serve } from "./targets/http.ts";
-import type { Agreement, AgreementRow, DriverFloor, Stat } from "./types.ts";
+import type {
+	Agreement,
+	AgreementRow,
+	DriverFloor,
+	Scenario,
+	Stat,
+} from "./types.ts";
 
 /** The light rate of the floor check, as the `light` scenario's. */
 export const FLOOR_RATE = 200;
@@ -147,12 +153,42 @@ export async function runAgreement(options: {
 		payload: "predict-1",
 		maxVUs: 64,
 	} as const;
-	const fromLoad = (r: Awaited<ReturnType<typeof measureRun>>): Sample => ({
-		rps: r.achieved_rps,
-		p50: r.p50_ms,
-		p99: r.p99_ms,
-		cores: cores(r.driver_cpu_s, r.requests / Math.max(r.achieved_rps, 1)),
-	});
+	/** A run of the harness's own path (the embedded driver, or k6 when given) on this target. */
+	const viaMeasureRun =
+		(scenario: Scenario, k6Bin?: string) => async (): Promise<Sample> => {
+			const r = await measureRun({
+				scenario,
+				endpoint,
+				workload: options.workload,
+				targetPids: [],
+				...(k6Bin ? { k6: k6Bin } : {}),
+			});
+			return {
+				rps: r.achieved_rps,
+				p50: r.p50_ms,
+				p99: r.p99_ms,
+				cores: cores(r.driver_cpu_s, r.requests / Math.max(r.achieved_rps, 1)),
+			};
+		};
+	/** A run of wrk on this target (`delayMs`: think time between requests on a connection). */
+	const viaWrk =
+		(wrkBin: string, connections: number, delayMs?: number) =>
+		async (): Promise<Sample> => {
+			const r = await runWrk({
+				wrk: wrkBin,
+				url,
+				bodies,
+				connections,
+				durationS: options.sliceS,
+				...(delayMs === undefined ? {} : { delayMs }),
+			});
+			return {
+				rps: r.rps,
+				p50: r.p50_ms,
+				p99: r.p99_ms,
+				cores: cores(r.cpu_s, r.elapsedS),
+			};
+		};
 	type Client = {
 		load: string;
 		client: string;
@@ -164,15 +200,7 @@ export async function runAgreement(options: {
 			load: `saturation (closed loop, ${vus} connections)`,
 			client: `embedded driver (${vus} VUs)`,
 			note: "latency from each send",
-			run: async () =>
-				fromLoad(
-					await measureRun({
-						scenario: saturation,
-						endpoint,
-						workload: options.workload,
-						targetPids: [],
-					}),
-				),
+			run: viaMeasureRun(saturation),
 		},
 		...(wrk
 			? [
@@ -180,21 +208,7 @@ export async function runAgreement(options: {
 						load: `saturation (closed loop, ${vus} connections)`,
 						client: `wrk -t1 -c${vus}`,
 						note: "latency from each send",
-						run: async () => {
-							const r = await runWrk({
-								wrk,
-								url,
-								bodies,
-								connections: vus,
-								durationS: options.sliceS,
-							});
-							return {
-								rps: r.rps,
-								p50: r.p50_ms,
-								p99: r.p99_ms,
-								cores: cores(r.cpu_s, r.elapsedS),
-							};
-						},
+						run: viaWrk(wrk, vus),
 					},
 				]
 			: []),
@@ -204,16 +218,7 @@ export async function runAgreement(options: {
 						load: `saturation (closed loop, ${vus} connections)`,
 						client: `k6 (${vus} VUs)`,
 						note: "latency from each send",
-						run: async () =>
-							fromLoad(
-								await measureRun({
-									scenario: saturation,
-									endpoint,
-									workload: options.workload,
-									targetPids: [],
-									k6,
-								}),
-							),
+						run: viaMeasureRun(saturation, k6),
 					},
 				]
 			: []),
@@ -221,15 +226,7 @@ export async function runAgreement(options: {
 			load: `light (${rate} req/s)`,
 			client: "embedded driver (open loop)",
 			note: "latency from the intended send time",
-			run: async () =>
-				fromLoad(
-					await measureRun({
-						scenario: light,
-						endpoint,
-						workload: options.workload,
-						targetPids: [],
-					}),
-				),
+			run: viaMeasureRun(light),
 		},
 		{
 			load: `light (${rate} req/s)`,
@@ -258,22 +255,7 @@ export async function runAgreement(options: {
 						load: `light (${rate} req/s)`,
 						client: `wrk -t1 -c1, ${Math.round(1000 / rate)} ms think time`,
 						note: "paced closed loop (wrk has no arrival rate): a little under the rate",
-						run: async () => {
-							const r = await runWrk({
-								wrk,
-								url,
-								bodies,
-								connections: 1,
-								durationS: options.sliceS,
-								delayMs: 1000 / rate,
-							});
-							return {
-								rps: r.rps,
-								p50: r.p50_ms,
-								p99: r.p99_ms,
-								cores: cores(r.cpu_s, r.elapsedS),
-							};
-						},
+						run: viaWrk(wrk, 1, 1000 / rate),
 					},
 				]
 			: []),
@@ -283,16 +265,7 @@ export async function runAgreement(options: {
 						load: `light (${rate} req/s)`,
 						client: "k6 (constant-arrival-rate)",
 						note: "latency from each send",
-						run: async () =>
-							fromLoad(
-								await measureRun({
-									scenario: light,
-									endpoint,
-									workload: options.workload,
-									targetPids: [],
-									k6,
-								}),
-							),
+						run: viaMeasureRun(light, k6),
 					},
 				]
 			: []),

@@ -45,6 +45,7 @@ import {
 	cpuPer1000,
 	cpuUsPerRequest,
 	summarizeLatency,
+	summarizeTail,
 	toStat,
 } from "./summarize.ts";
 import { runModelSizeSweep } from "./sweep.ts";
@@ -58,7 +59,6 @@ import type {
 	KillUnderLoadResult,
 	LoadResult,
 	Scenario,
-	Stat,
 	TargetContext,
 	TargetResult,
 } from "./types.ts";
@@ -655,14 +655,4 @@ async function versions(): Promise<Record<string, string>> {
 		"onnxruntime-node": ort.env.versions.node ?? "unknown",
 		"@mdp/core": core.version,
 	};
-}
-
-/** Each field of the tail evidence over rounds, as a median with its spread. */
-function summarizeTail(
-	rounds: TailEvidence[],
-): Record<keyof TailEvidence, Stat> {
-	const keys = Object.keys(rounds[0] as TailEvidence) as (keyof TailEvidence)[];
-	return Object.fromEntries(
-		keys.map((k) => [k, toStat(rounds.map((r) => r[k]))]),
-	) as Record<keyof TailEvidence, Stat>;
 }

@@ -1,3 +1,4 @@
+import type { TailEvidence } from "./measure/server-evidence.ts";
 import type { LatencySummary, LoadResult, Stat } from "./types.ts";
 
 /** Median with min, max and every round (the report shows the spread, never a single run). */
@@ -82,4 +83,14 @@ export function cpuUsPerRequest(run: LoadResult): number {
 export function cpuPer1000(run: LoadResult, rowsPerRequest: number): number {
 	const predictions = (run.requests - run.errors) * rowsPerRequest;
 	return predictions > 0 ? (1000 * run.target_cpu_s) / predictions : Number.NaN;
+}
+
+/** Each field of the tail evidence over rounds, as a median with its spread. */
+export function summarizeTail(
+	rounds: TailEvidence[],
+): Record<keyof TailEvidence, Stat> {
+	const keys = Object.keys(rounds[0] as TailEvidence) as (keyof TailEvidence)[];
+	return Object.fromEntries(
+		keys.map((k) => [k, toStat(rounds.map((r) => r[k]))]),
+	) as Record<keyof TailEvidence, Stat>;
 }
