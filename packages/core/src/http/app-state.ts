@@ -1,4 +1,5 @@
 import type { ModelHost } from "../model-host.ts";
+import { Deadlines } from "./deadlines.ts";
 import type { AppMetrics } from "./metrics.ts";
 
 /** Limits that keep one client from hurting the others. */
@@ -32,6 +33,8 @@ export interface AppState {
 	readonly adminToken?: string;
 	readonly onUnexpectedError?: (error: unknown) => void;
 	readonly onClientAbort?: (request: { method: string; path: string }) => void;
+	/** The request deadlines (`limits.requestTimeoutMs`), one timer for all of them. */
+	readonly deadlines: Deadlines;
 	/** Prediction work being done now (admitted and not yet ended, even if its client got a 504). */
 	inFlight: number;
 	draining: boolean;
@@ -55,15 +58,17 @@ export function createAppState(options: {
 	onUnexpectedError?: (error: unknown) => void;
 	onClientAbort?: (request: { method: string; path: string }) => void;
 }): AppState {
+	const limits = {
+		maxBodyBytes: options.limits?.maxBodyBytes ?? 1024 * 1024,
+		maxRecords: options.limits?.maxRecords ?? 1000,
+		maxInFlight: options.limits?.maxInFlight ?? 512,
+		requestTimeoutMs: options.limits?.requestTimeoutMs ?? 30_000,
+	};
 	return {
 		host: options.host,
 		metrics: options.metrics,
-		limits: {
-			maxBodyBytes: options.limits?.maxBodyBytes ?? 1024 * 1024,
-			maxRecords: options.limits?.maxRecords ?? 1000,
-			maxInFlight: options.limits?.maxInFlight ?? 512,
-			requestTimeoutMs: options.limits?.requestTimeoutMs ?? 30_000,
-		},
+		limits,
+		deadlines: new Deadlines(limits.requestTimeoutMs),
 		server: options.server ?? { name: "mdp", version: "0.1.0" },
 		modelRoot: options.modelRoot,
 		adminToken: options.adminToken,

@@ -432,6 +432,29 @@ describe("overload and deadlines", () => {
 			"prediction took longer than 50 ms",
 		]);
 	});
+
+	it("reports the predictions in flight on /metrics while they run, and 0 once answered", async () => {
+		const { app } = await setup({
+			batching: { maxBatchRows: 1000, maxDelayMs: 400 },
+		});
+		const inFlight = async () =>
+			/mdp_http_requests_in_flight (\d+)/.exec(
+				await (await app.request("/metrics")).text(),
+			)?.[1];
+		const pending = [0, 1].map(() =>
+			app.request("/predict", post({ records: [golden[0]?.record] })),
+		);
+		let seen: string | undefined;
+		for (let i = 0; i < 30 && seen !== "2"; i++) {
+			seen = await inFlight();
+			if (seen !== "2") await new Promise((r) => setTimeout(r, 10));
+		}
+		expect(seen).toBe("2");
+		expect((await Promise.all(pending)).map((r) => r.status)).toEqual([
+			200, 200,
+		]);
+		expect(await inFlight()).toBe("0");
+	});
 });
 
 describe("metrics and OpenAPI", () => {

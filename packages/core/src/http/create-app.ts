@@ -56,7 +56,10 @@ export interface ServingApp {
 	drain(options?: { timeoutMs?: number }): Promise<number>;
 	/** Ends a drain: ready again. */
 	resume(): void;
-	/** Detaches the app from its model host (its batch listener); the host itself stays open. */
+	/**
+	 * Detaches the app from its model host (its batch listener; the host itself stays open) and stops its
+	 * deadline timer.
+	 */
 	close(): void;
 }
 
@@ -75,7 +78,10 @@ export interface ServingApp {
  */
 export function createApp(options: CreateAppOptions): ServingApp {
 	const { host } = options;
-	const metrics = createAppMetrics({ process: options.processMetrics });
+	const metrics = createAppMetrics({
+		process: options.processMetrics,
+		inFlight: () => state.inFlight,
+	});
 	const state = createAppState({
 		host,
 		metrics,
@@ -123,6 +129,9 @@ export function createApp(options: CreateAppOptions): ServingApp {
 		draining: () => state.draining,
 		drain,
 		resume,
-		close: detach,
+		close: () => {
+			detach();
+			state.deadlines.close();
+		},
 	};
 }

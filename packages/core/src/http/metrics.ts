@@ -71,11 +71,17 @@ export interface AppMetricsOptions {
 	 * the evidence for where a latency tail comes from. Process-wide: one app per process should ask.
 	 */
 	process?: boolean;
+	/**
+	 * Reads the predictions in flight when `/metrics` is scraped (`mdp_http_requests_in_flight`), so
+	 * requests do not update a gauge twice each. Absent: the gauge reads 0.
+	 */
+	inFlight?: () => number;
 }
 
 /** Creates the `mdp_` metrics: latency histograms (not summaries), statuses, in-flight, batches and models. */
 export function createAppMetrics(options: AppMetricsOptions = {}): AppMetrics {
 	const registry = new Registry();
+	const readInFlight = options.inFlight ?? (() => 0);
 	if (options.process) collectDefaultMetrics({ register: registry });
 	const registers = [registry];
 	const requests = new BoundCounter({
@@ -138,8 +144,11 @@ export function createAppMetrics(options: AppMetricsOptions = {}): AppMetrics {
 		requestDuration,
 		inFlight: new Gauge({
 			name: "mdp_http_requests_in_flight",
-			help: "Requests being handled",
+			help: "Prediction requests being handled",
 			registers,
+			collect() {
+				this.set(readInFlight());
+			},
 		}),
 		predictions,
 		stageDuration,

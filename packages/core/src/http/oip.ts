@@ -58,21 +58,20 @@ export function toRecords(
 	request: InferRequest,
 	features: readonly FeatureSpec[],
 ): Record<string, unknown>[] {
-	const byName = featuresByName(features);
+	const { byName, template } = featureIndex(features);
 	let rows: number | undefined;
 	const names: string[] = [];
 	const columns: (readonly unknown[])[] = [];
 	for (let i = 0; i < request.inputs.length; i++) {
 		const input = request.inputs[i] as InferRequest["inputs"][number];
-		// Built only for an error: this loop runs for every input of every request.
-		const where = () => `inputs[${i}] ("${input.name}")`;
 		const feature = byName.get(input.name);
 		if (!feature) {
 			throw invalid(
-				`${where()}: unknown input; the model's inputs are ${features.map((f) => JSON.stringify(f.name)).join(", ")}`,
+				`${where(i, input)}: unknown input; the model's inputs are ${features.map((f) => JSON.stringify(f.name)).join(", ")}`,
 			);
 		}
-		if (names.includes(input.name)) throw invalid(`${where()}: given twice`);
+		if (names.includes(input.name))
+			throw invalid(`${where(i, input)}: given twice`);
 		const expected = datatypeOf(feature);
 		const accepted =
 			expected === "BYTES"
@@ -80,7 +79,7 @@ export function toRecords(
 				: NUMERIC_TYPES.has(input.datatype);
 		if (!accepted)
 			throw invalid(
-				`${where()}: datatype ${input.datatype}, expected ${expected}`,
+				`${where(i, input)}: datatype ${input.datatype}, expected ${expected}`,
 			);
 		const { shape } = input;
 		const n = shape[0];
@@ -89,22 +88,26 @@ export function toRecords(
 			if (shape[d] !== 1) trailingOnes = false;
 		if (n === undefined || !trailingOnes)
 			throw invalid(
-				`${where()}: shape [${shape.join(", ")}], expected [N] or [N, 1]`,
+				`${where(i, input)}: shape [${shape.join(", ")}], expected [N] or [N, 1]`,
 			);
 		const data = flat(input.data as unknown[]);
 		if (data.length !== n)
 			throw invalid(
-				`${where()}: shape [${shape.join(", ")}] holds ${n} elements but data has ${data.length}`,
+				`${where(i, input)}: shape [${shape.join(", ")}] holds ${n} elements but data has ${data.length}`,
 			);
 		if (rows !== undefined && n !== rows)
-			throw invalid(`${where()}: ${n} rows, but earlier inputs have ${rows}`);
+			throw invalid(
+				`${where(i, input)}: ${n} rows, but earlier inputs have ${rows}`,
+			);
 		rows = n;
 		names.push(input.name);
 		columns.push(data);
 	}
 	const records = new Array<Record<string, unknown>>(rows ?? 0);
 	for (let r = 0; r < records.length; r++) {
-		const record: Record<string, unknown> = {};
+		// A copy of the template has every feature's property already (undefined = missing, as when
+		// absent), so the loop below overwrites properties instead of growing a new object key by key.
+		const record: Record<string, unknown> = { ...template };
 		for (let c = 0; c < names.length; c++)
 			record[names[c] as string] = (columns[c] as readonly unknown[])[r];
 		records[r] = record;
@@ -175,25 +178,33 @@ export function toInferResponse(
 	};
 }
 
-const byNameCache = new WeakMap<
-	readonly FeatureSpec[],
-	Map<string, FeatureSpec>
->();
-/** The features by name, built once per manifest (this runs on every infer request). */
-function featuresByName(
-	features: readonly FeatureSpec[],
-): Map<string, FeatureSpec> {
-	let byName = byNameCache.get(features);
-	if (!byName) {
-		byName = new Map(features.map((f) => [f.name, f]));
-		byNameCache.set(features, byName);
+interface FeatureIndex {
+	byName: Map<string, FeatureSpec>;
+	/** A record with every feature's property, undefined (missing): copied per row by {@link toRecords}. */
+	template: Record<string, undefined>;
+}
+const indexCache = new WeakMap<readonly FeatureSpec[], FeatureIndex>();
+/** The features by name and the record template, built once per manifest (this runs on every infer request). */
+function featureIndex(features: readonly FeatureSpec[]): FeatureIndex {
+	let index = indexCache.get(features);
+	if (!index) {
+		const template: Record<string, undefined> = {};
+		for (const f of features) template[f.name] = undefined;
+		index = { byName: new Map(features.map((f) => [f.name, f])), template };
+		indexCache.set(features, index);
 	}
-	return byName;
+	return index;
+}
+
+/** Where an input is, for an error message. */
+function where(i: number, input: { name: string }): string {
+	return `inputs[${i}] ("${input.name}")`;
 }
 
 /** Tensor data row-major and flat: the array itself when it is flat already (the usual case). */
 function flat(data: readonly unknown[]): readonly unknown[] {
-	for (const value of data) if (Array.isArray(value)) return flatten(data);
+	for (let i = 0; i < data.length; i++)
+		if (Array.isArray(data[i])) return flatten(data);
 	return data;
 }
 

@@ -17,7 +17,6 @@ export function admit(state: AppState): MiddlewareHandler {
 	const { maxInFlight } = state.limits;
 	const release = () => {
 		state.inFlight--;
-		state.metrics.inFlight.dec();
 		if (state.inFlight === 0) for (const wake of state.idleWaiters) wake();
 	};
 	return async (c, next) => {
@@ -29,7 +28,6 @@ export function admit(state: AppState): MiddlewareHandler {
 			);
 		}
 		state.inFlight++;
-		state.metrics.inFlight.inc();
 		try {
 			await next();
 		} finally {

@@ -5,7 +5,11 @@ import { bodyText, readBody } from "../middleware/limits.ts";
 import { toInferResponse, toModelMetadata, toRecords } from "../oip.ts";
 import { parse, parseJson } from "../request-body.ts";
 import type { RouteDefinition } from "../route.ts";
-import { findModel, runPrediction } from "../run-prediction.ts";
+import {
+	findModel,
+	predictionResponse,
+	runPrediction,
+} from "../run-prediction.ts";
 import * as schemas from "../schemas.ts";
 import { PREDICTION_ERRORS } from "./error-docs.ts";
 
@@ -94,13 +98,16 @@ export function oipRoutes(state: AppState): RouteDefinition[] {
 					parseJson(bodyText(c)),
 					acceptsInferRequest,
 				);
-				const predictions = await runPrediction(
+				const { predictions, serverTiming } = await runPrediction(
 					state,
 					c,
 					model,
 					toRecords(request, model.manifest.features),
 				);
-				return c.json(toInferResponse(model, request, predictions));
+				return predictionResponse(
+					toInferResponse(model, request, predictions),
+					serverTiming,
+				);
 			},
 		},
 	]);

@@ -5,7 +5,11 @@ import { admit } from "../middleware/admission.ts";
 import { bodyText, readBody } from "../middleware/limits.ts";
 import { parse, parseJson } from "../request-body.ts";
 import type { RouteDefinition } from "../route.ts";
-import { findModel, runPrediction } from "../run-prediction.ts";
+import {
+	findModel,
+	predictionResponse,
+	runPrediction,
+} from "../run-prediction.ts";
 import * as schemas from "../schemas.ts";
 import { PREDICTION_ERRORS } from "./error-docs.ts";
 
@@ -48,11 +52,16 @@ export function predictRoutes(state: AppState): RouteDefinition[] {
 						? state.host.defaultModel()
 						: findModel(state, body.model, body.version);
 				if (!model) throw new CoreError("UNAVAILABLE", "no model is loaded");
-				const predictions = await runPrediction(state, c, model, body.records);
-				return c.json({
-					model: { name: model.name, version: model.version },
-					predictions,
-				});
+				const { predictions, serverTiming } = await runPrediction(
+					state,
+					c,
+					model,
+					body.records,
+				);
+				return predictionResponse(
+					{ model: { name: model.name, version: model.version }, predictions },
+					serverTiming,
+				);
 			},
 		},
 	];
