@@ -3,6 +3,7 @@ import { checkClaims } from "./claims.ts";
 import { readPrices } from "./measure/cost.ts";
 import { PATTERN_IDS } from "./patterns.ts";
 import { SCENARIOS } from "./scenarios.ts";
+import { tailByLoad } from "./summarize.ts";
 import type { BenchResults, DriverFloor, Stat, TargetResult } from "./types.ts";
 
 /** A number with its spread over rounds: `12.3 (11.9–13.0)`. */
@@ -92,6 +93,16 @@ export function comparisonRows(results: BenchResults): {
 				"max throughput with p99 under the objective",
 				(t) =>
 					`${formatStat(t.throughput?.max_rps_under_slo, 0)} req/s (p99 ≤ ${t.throughput?.slo_p99_ms} ms)`,
+			),
+			row(
+				"p99 ms by offered load (% of saturation: p99, arrivals lost if over 1%)",
+				(t) =>
+					tailByLoad(t.raw)
+						.map(
+							(p) =>
+								`${Math.round(p.fraction * 100)}%: ${p.p99_ms.toFixed(1)}${p.lost_pct > 1 ? ` (${p.lost_pct.toFixed(0)}% lost)` : ""}`,
+						)
+						.join(" · ") || "n/a",
 			),
 			row(
 				"saturation vs HTTP ceiling",

@@ -5,6 +5,7 @@ import {
 	cpuPer1000,
 	cpuUsPerRequest,
 	summarizeLatency,
+	tailByLoad,
 	toStat,
 } from "./summarize.ts";
 import type { LoadResult } from "./types.ts";
@@ -122,5 +123,29 @@ describe("cpuPer1000", () => {
 		expect(
 			cpuPer1000(run({ target_cpu_s: 2, requests: 1000, errors: 0 }), 32),
 		).toBeCloseTo(0.0625);
+	});
+});
+
+describe("tailByLoad", () => {
+	it("gives p99 and lost arrivals per offered load, lowest load first, medians over rounds", () => {
+		const raw = {
+			saturation: [run({ p99_ms: 99 })],
+			"slo@1": [
+				run({ offered_rps: 1000, p99_ms: 40, requests: 900, dropped: 100 }),
+				run({ offered_rps: 1000, p99_ms: 60, requests: 950, dropped: 50 }),
+				run({ offered_rps: 1000, p99_ms: 50, requests: 800, dropped: 200 }),
+			],
+			"slo@0.3": [
+				run({ offered_rps: 300, p99_ms: 2 }),
+				run({ offered_rps: 300, p99_ms: 1 }),
+				run({ offered_rps: 300, p99_ms: 3 }),
+			],
+			"slo@0.7": [],
+		};
+		expect(tailByLoad(raw)).toEqual([
+			{ fraction: 0.3, rate_rps: 300, p99_ms: 2, lost_pct: 0 },
+			{ fraction: 1, rate_rps: 1000, p99_ms: 50, lost_pct: 10 },
+		]);
+		expect(tailByLoad(undefined)).toEqual([]);
 	});
 });

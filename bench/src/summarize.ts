@@ -73,6 +73,38 @@ export function capacitySearchFailure(
 	return `capacity search failed: no rate met p99 ≤ ${sloMs} ms with ≤ 1% errors and drops (lowest rate ${Math.round(lowest.offered_rps ?? 0)} req/s: p99 ${lowest.p99_ms.toFixed(1)} ms, ${(lost * 100).toFixed(1)}% lost)`;
 }
 
+/** Share of a run's arrivals that failed or were dropped by the driver. */
+const lostShare = (r: LoadResult) =>
+	(r.errors + r.dropped) / Math.max(1, r.requests + r.dropped);
+
+/** The tail at one offered load of the capacity search, medians over rounds. */
+export interface LoadPoint {
+	/** Offered rate as a fraction of the target's closed-loop saturation. */
+	fraction: number;
+	rate_rps: number;
+	p99_ms: number;
+	/** Percent of arrivals that failed or were dropped. */
+	lost_pct: number;
+}
+
+/**
+ * p99 against offered load, from the capacity search's runs (`slo@<fraction>` in a target's raw runs),
+ * lowest load first: where on the load axis a tail target holds, beside the one-number capacity.
+ */
+export function tailByLoad(
+	raw: Readonly<Record<string, readonly LoadResult[]>> | undefined,
+): LoadPoint[] {
+	return Object.entries(raw ?? {})
+		.filter(([key, runs]) => key.startsWith("slo@") && runs.length > 0)
+		.map(([key, runs]) => ({
+			fraction: Number(key.slice("slo@".length)),
+			rate_rps: toStat(runs.map((r) => r.offered_rps ?? Number.NaN)).median,
+			p99_ms: toStat(runs.map((r) => r.p99_ms)).median,
+			lost_pct: toStat(runs.map((r) => 100 * lostShare(r))).median,
+		}))
+		.sort((a, b) => a.fraction - b.fraction);
+}
+
 /** CPU microseconds of the target per successful request of a run (NaN when none succeeded). */
 export function cpuUsPerRequest(run: LoadResult): number {
 	const ok = run.requests - run.errors;

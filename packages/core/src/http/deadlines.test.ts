@@ -70,6 +70,29 @@ describe("Deadlines", () => {
 		deadlines.close();
 	});
 
+	it("arms one timer, not two, when an expiring deadline's callback adds another", () => {
+		// Fake timers and clock: a real timer may fire a fraction of a millisecond early and re-arm once.
+		vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
+		try {
+			const set = vi.spyOn(globalThis, "setTimeout");
+			const deadlines = new Deadlines(20);
+			let second = false;
+			deadlines.add(() => {
+				deadlines.add(() => {
+					second = true;
+				});
+			});
+			vi.advanceTimersByTime(20);
+			expect(second).toBe(false);
+			vi.advanceTimersByTime(20);
+			expect(second).toBe(true);
+			expect(set).toHaveBeenCalledTimes(2);
+			deadlines.close();
+		} finally {
+			vi.useRealTimers();
+		}
+	});
+
 	it("stays consistent through many out-of-order settles (the queue compacts)", () => {
 		const deadlines = new Deadlines(60_000);
 		const [first, ...rest] = Array.from({ length: 5000 }, () =>
@@ -108,6 +131,37 @@ describe("Deadlines", () => {
 		expect(child.stderr).toBe("");
 		expect(child.status).toBe(0);
 		expect(performance.now() - started).toBeLessThan(15_000);
+	});
+
+	it("keeps nothing of a settled request alive, under steady load where the queue never empties", () => {
+		// 5,000 requests with 32 always pending, settled in order: after a GC, only the pending ones' closures
+		// (what a request's callback captures: its context) may still be reachable.
+		const module = fileURLToPath(new URL("./deadlines.ts", import.meta.url));
+		const script = `
+			const { Deadlines } = await import(${JSON.stringify(module)});
+			const deadlines = new Deadlines(60_000);
+			const refs = [];
+			const pending = [];
+			for (let i = 0; i < 5000; i++) {
+				const context = { request: i };
+				refs.push(new WeakRef(context));
+				pending.push(deadlines.add(() => console.log(context.request)));
+				if (pending.length > 32) deadlines.settle(pending.shift());
+			}
+			await new Promise((r) => setTimeout(r, 0)); // a WeakRef keeps its target for the current job
+			globalThis.gc();
+			console.log(JSON.stringify({ alive: refs.filter((r) => r.deref()).length, pending: deadlines.pending }));
+			for (const d of pending) deadlines.settle(d);
+		`;
+		const child = spawnSync(
+			process.execPath,
+			["--expose-gc", "--import", "tsx", "--input-type=module", "-e", script],
+			{ timeout: 20_000, encoding: "utf8" },
+		);
+		expect(child.stderr).toBe("");
+		const { alive, pending } = JSON.parse(child.stdout);
+		expect(pending).toBe(32);
+		expect(alive).toBeLessThanOrEqual(32);
 	});
 
 	it("holds a process open while a deadline is pending, so it expires", () => {

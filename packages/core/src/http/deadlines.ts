@@ -3,8 +3,14 @@ export interface Deadline {
 	/** `performance.now()` at which it expires. */
 	readonly due: number;
 	/** Settled (finished in time, or expired): its callback will not run. */
+	readonly settled: boolean;
+}
+
+/** A queue entry: the callback is dropped when it settles, so a settled entry holds nothing of its request. */
+interface Entry {
+	due: number;
 	settled: boolean;
-	readonly onExpire: () => void;
+	onExpire: (() => void) | undefined;
 }
 
 /**
@@ -26,8 +32,12 @@ export interface Deadline {
  */
 export class Deadlines {
 	readonly #timeoutMs: number;
-	/** Entries in arrival (= expiry) order; `#head` is the first one not yet dropped. */
-	#queue: Deadline[] = [];
+	/**
+	 * Entries in arrival (= expiry) order; `#head` is the first one not yet dropped. Slots before it are
+	 * cleared as it moves, so dropped entries are garbage at once (a request's callback holds its whole
+	 * context; under steady load the queue never empties).
+	 */
+	#queue: (Entry | undefined)[] = [];
 	#head = 0;
 	#pending = 0;
 	#timer: NodeJS.Timeout | undefined;
@@ -49,7 +59,7 @@ export class Deadlines {
 
 	/** Starts a deadline `timeoutMs` from now; `onExpire` runs then, unless it is settled first. */
 	add(onExpire: () => void): Deadline {
-		const deadline: Deadline = {
+		const deadline: Entry = {
 			due: performance.now() + this.#timeoutMs,
 			settled: false,
 			onExpire,
@@ -64,8 +74,10 @@ export class Deadlines {
 
 	/** Marks a deadline as met: its callback will not run. Idempotent. */
 	settle(deadline: Deadline): void {
-		if (deadline.settled) return;
-		deadline.settled = true;
+		const entry = deadline as Entry;
+		if (entry.settled) return;
+		entry.settled = true;
+		entry.onExpire = undefined;
 		if (--this.#pending === 0) this.#timer?.unref();
 		this.#dropSettled();
 	}
@@ -80,12 +92,9 @@ export class Deadlines {
 	#arm(due: number): void {
 		this.#armedFor = due;
 		const delay = Math.max(0, due - performance.now());
-		if (this.#timer) {
-			// Re-arming the one timer: no new timer object, and no new timer list when the delay is the same.
-			clearTimeout(this.#timer);
-		}
+		// Armed only when no timer is pending (first use, after it fired, after close), and only for a pending
+		// deadline, so it starts ref'd.
 		this.#timer = setTimeout(this.#fire, delay);
-		if (this.#pending === 0) this.#timer.unref();
 	}
 
 	#fire = (): void => {
@@ -93,25 +102,28 @@ export class Deadlines {
 		const now = performance.now();
 		const queue = this.#queue;
 		while (this.#head < queue.length) {
-			const deadline = queue[this.#head] as Deadline;
-			if (!deadline.settled && deadline.due > now) break;
-			this.#head++;
-			if (deadline.settled) continue;
-			deadline.settled = true;
+			const entry = queue[this.#head] as Entry;
+			if (!entry.settled && entry.due > now) break;
+			queue[this.#head++] = undefined;
+			if (entry.settled) continue;
+			const { onExpire } = entry;
+			entry.settled = true;
+			entry.onExpire = undefined;
 			this.#pending--;
-			deadline.onExpire();
+			onExpire?.();
 		}
 		this.#dropSettled();
 		const next = queue[this.#head];
-		if (next) this.#arm(next.due);
-		else if (this.#pending === 0) this.#timer?.unref();
+		// (An `onExpire` that added a deadline has armed the timer already.)
+		if (next && this.#armedFor === Number.POSITIVE_INFINITY)
+			this.#arm(next.due);
 	};
 
 	/** Drops settled entries from the front, and compacts the array once its dead prefix is large. */
 	#dropSettled(): void {
 		const queue = this.#queue;
-		while (this.#head < queue.length && (queue[this.#head] as Deadline).settled)
-			this.#head++;
+		while (this.#head < queue.length && (queue[this.#head] as Entry).settled)
+			queue[this.#head++] = undefined;
 		if (this.#head === queue.length) {
 			queue.length = 0;
 			this.#head = 0;
