@@ -4,6 +4,25 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { Deadlines } from "./deadlines.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const MODULE = JSON.stringify(
+	fileURLToPath(new URL("./deadlines.ts", import.meta.url)),
+);
+
+/** Runs an ES module script in a child Node process that has `Deadlines` in scope (bounded: 20 s). */
+function runChild(script: string, nodeFlags: string[] = []) {
+	return spawnSync(
+		process.execPath,
+		[
+			...nodeFlags,
+			"--import",
+			"tsx",
+			"--input-type=module",
+			"-e",
+			`const { Deadlines } = await import(${MODULE});\n${script}`,
+		],
+		{ timeout: 20_000, encoding: "utf8" },
+	);
+}
 
 describe("Deadlines", () => {
 	afterEach(() => vi.restoreAllMocks());
@@ -115,19 +134,13 @@ describe("Deadlines", () => {
 
 	it("does not hold a process open once its deadlines are settled", () => {
 		// A child adds and settles a deadline of one minute; it must exit at once, not a minute later.
-		const module = fileURLToPath(new URL("./deadlines.ts", import.meta.url));
 		const script = `
-			const { Deadlines } = await import(${JSON.stringify(module)});
 			const deadlines = new Deadlines(60_000);
 			deadlines.settle(deadlines.add(() => {}));
 			globalThis.pendingOne = deadlines; // still referenced: only the timer's ref could hold the loop
 		`;
 		const started = performance.now();
-		const child = spawnSync(
-			process.execPath,
-			["--import", "tsx", "--input-type=module", "-e", script],
-			{ timeout: 20_000, encoding: "utf8" },
-		);
+		const child = runChild(script);
 		expect(child.stderr).toBe("");
 		expect(child.status).toBe(0);
 		expect(performance.now() - started).toBeLessThan(15_000);
@@ -136,9 +149,7 @@ describe("Deadlines", () => {
 	it("keeps nothing of a settled request alive, under steady load where the queue never empties", () => {
 		// 5,000 requests with 32 always pending, settled in order: after a GC, only the pending ones' closures
 		// (what a request's callback captures: its context) may still be reachable.
-		const module = fileURLToPath(new URL("./deadlines.ts", import.meta.url));
 		const script = `
-			const { Deadlines } = await import(${JSON.stringify(module)});
 			const deadlines = new Deadlines(60_000);
 			const refs = [];
 			const pending = [];
@@ -153,11 +164,7 @@ describe("Deadlines", () => {
 			console.log(JSON.stringify({ alive: refs.filter((r) => r.deref()).length, pending: deadlines.pending }));
 			for (const d of pending) deadlines.settle(d);
 		`;
-		const child = spawnSync(
-			process.execPath,
-			["--expose-gc", "--import", "tsx", "--input-type=module", "-e", script],
-			{ timeout: 20_000, encoding: "utf8" },
-		);
+		const child = runChild(script, ["--expose-gc"]);
 		expect(child.stderr).toBe("");
 		const { alive, pending } = JSON.parse(child.stdout);
 		expect(pending).toBe(32);
@@ -165,18 +172,12 @@ describe("Deadlines", () => {
 	});
 
 	it("holds a process open while a deadline is pending, so it expires", () => {
-		const module = fileURLToPath(new URL("./deadlines.ts", import.meta.url));
 		const script = `
-			const { Deadlines } = await import(${JSON.stringify(module)});
 			const deadlines = new Deadlines(100);
 			deadlines.settle(deadlines.add(() => {}));
 			deadlines.add(() => console.log("expired"));
 		`;
-		const child = spawnSync(
-			process.execPath,
-			["--import", "tsx", "--input-type=module", "-e", script],
-			{ timeout: 20_000, encoding: "utf8" },
-		);
+		const child = runChild(script);
 		expect(child.stderr).toBe("");
 		expect(child.stdout.trim()).toBe("expired");
 	});
