@@ -33,8 +33,8 @@ export async function runPrediction(
 		predictor.predict(records, timings),
 	);
 	// One promise settled by whichever comes first, the work or the deadline (cheaper than Promise.race
-	// over a second promise, on every request).
-	// The deadline is an entry in the app's deadline queue, not a timer of its own (see deadlines.ts).
+	// over a second promise, on every request). The deadline is an entry in the app's deadline queue, not
+	// a timer of its own (see deadlines.ts).
 	const predictions = await new Promise<Prediction[]>((resolve, reject) => {
 		const deadline = state.deadlines.add(() => {
 			holdUntilSettled(c, work);
@@ -71,7 +71,7 @@ export async function runPrediction(
 /**
  * The 200 answer of a prediction route, with its `Server-Timing` header. The headers are a plain object:
  * Hono's `c.header()`, or `c.json()` with a second header, builds a WHATWG `Headers` that the Node
- * adapter converts back to Node's header object on every response, a cost this path measurably paid.
+ * adapter converts back to Node's header object on every response; a plain object is written as it is.
  *
  * @example
  * const { predictions, serverTiming } = await runPrediction(state, c, model, records);
