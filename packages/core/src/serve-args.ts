@@ -61,7 +61,12 @@ export function parseServeArgs(
 				"--max-body-bytes",
 			),
 			maxRecords: optionalInteger(values["max-records"], "--max-records"),
-			requestTimeoutMs: optionalInteger(values["timeout-ms"], "--timeout-ms"),
+			// 0 ms cannot be a deadline (and would turn Node's own request timeout off).
+			requestTimeoutMs: optionalInteger(
+				values["timeout-ms"],
+				"--timeout-ms",
+				1,
+			),
 		},
 		modelRoot: values["model-root"],
 		// An empty token leaves the admin routes off.
@@ -70,13 +75,13 @@ export function parseServeArgs(
 	};
 }
 
-/** A non-negative integer option, or a usage error naming the flag. */
-export function integer(text: string, flag: string): number {
+/** A non-negative (`min` 0) or positive (`min` 1) integer option, or a usage error naming the flag. */
+export function integer(text: string, flag: string, min: 0 | 1 = 0): number {
 	const value = Number(text);
-	if (!Number.isSafeInteger(value) || value < 0) {
+	if (!Number.isSafeInteger(value) || value < min) {
 		throw new CoreError(
 			"INVALID_ARGUMENT",
-			`${flag} must be a non-negative integer, got "${text}"`,
+			`${flag} must be a ${min === 0 ? "non-negative" : "positive"} integer, got "${text}"`,
 		);
 	}
 	return value;
@@ -85,8 +90,9 @@ export function integer(text: string, flag: string): number {
 function optionalInteger(
 	text: string | undefined,
 	flag: string,
+	min: 0 | 1 = 0,
 ): number | undefined {
-	return text === undefined ? undefined : integer(text, flag);
+	return text === undefined ? undefined : integer(text, flag, min);
 }
 
 /** The server arguments that set `limits` (`--max-body-bytes`, `--max-records`): the inverse of parsing them. */

@@ -86,6 +86,12 @@ describe("mdp-core CLI", () => {
 			code: 2,
 			stderr: expect.stringContaining("--size"),
 		});
+		expect(run(["serve", "--timeout-ms", "0"])).toMatchObject({
+			code: 2,
+			stderr: expect.stringContaining(
+				'--timeout-ms must be a positive integer, got "0"',
+			),
+		});
 	});
 
 	it("exits 1 naming the file when the bundle is bad", () => {
