@@ -38,9 +38,12 @@ export function summarizeLatency(runs: readonly LoadResult[]): LatencySummary {
 	};
 }
 
+/** Share of a run's arrivals that failed or were dropped by the driver. */
+const lostShare = (r: LoadResult) =>
+	(r.errors + r.dropped) / Math.max(1, r.requests + r.dropped);
+
 const withinBudget = (r: LoadResult, sloMs: number) =>
-	r.p99_ms <= sloMs &&
-	(r.errors + r.dropped) / Math.max(1, r.requests + r.dropped) <= 0.01;
+	r.p99_ms <= sloMs && lostShare(r) <= 0.01;
 
 /**
  * Capacity at the SLO from one round of the search: the highest achieved rate whose p99 stayed under the
@@ -67,15 +70,9 @@ export function capacitySearchFailure(
 		(a, b) => (a.offered_rps ?? 0) - (b.offered_rps ?? 0),
 	)[0];
 	if (!lowest) return "capacity search: no run";
-	const lost =
-		(lowest.errors + lowest.dropped) /
-		Math.max(1, lowest.requests + lowest.dropped);
+	const lost = lostShare(lowest);
 	return `capacity search failed: no rate met p99 ≤ ${sloMs} ms with ≤ 1% errors and drops (lowest rate ${Math.round(lowest.offered_rps ?? 0)} req/s: p99 ${lowest.p99_ms.toFixed(1)} ms, ${(lost * 100).toFixed(1)}% lost)`;
 }
-
-/** Share of a run's arrivals that failed or were dropped by the driver. */
-const lostShare = (r: LoadResult) =>
-	(r.errors + r.dropped) / Math.max(1, r.requests + r.dropped);
 
 /** The tail at one offered load of the capacity search, medians over rounds. */
 export interface LoadPoint {
