@@ -1,9 +1,12 @@
-// Predictor overhead against raw onnxruntime `session.run` on the same model and tensor, batch 1 and 32.
+// Predictor overhead against raw onnxruntime `session.run` on the same model and tensor, batch 1 and 32,
+// beside the model seam alone (`loadOnnxModel`'s run: the native session called directly) and the predictor
+// through onnxruntime-node's JavaScript wrapper (`direct: false`), the path it took before.
 // Not a timed test: a benchmark to run by hand (`pnpm -F @mdp/core bench`). Variants are interleaved over
 // rounds in rotating order so drift on a noisy machine is not blamed on one of them; medians are reported.
 import { join } from "node:path";
 import {
 	loadBundle,
+	loadOnnxModel,
 	loadOnnxRuntime,
 	loadPredictor,
 	readGoldenSet,
@@ -20,9 +23,17 @@ const session = await ort.InferenceSession.create(modelBytes, {
 	interOpNumThreads: 1,
 });
 const predictor = await loadPredictor(referenceBundleDir);
+const wrapped = await loadPredictor(referenceBundleDir, { direct: false });
+const columns = manifest.model.input.columns;
+const model = await loadOnnxModel(modelBytes, {
+	inputName: manifest.model.input.name,
+	outputName: manifest.model.output.name,
+	columns,
+});
+if (!model.direct)
+	throw new Error("the direct path to the native session is not available");
 const golden = await readGoldenSet(join(referenceBundleDir, "golden.jsonl"));
 const records = golden.map((g) => g.record);
-const columns = manifest.model.input.columns;
 
 type Variant = { name: string; batch: number; call: () => Promise<unknown> };
 const variants: Variant[] = [];
@@ -31,11 +42,8 @@ for (const batch of [1, 32]) {
 		{ length: batch },
 		(_, i) => records[i % records.length],
 	);
-	const tensor = new ort.Tensor(
-		"float32",
-		predictor.extractor.extract(chosen).data,
-		[batch, columns],
-	);
+	const prepared = predictor.extractor.extract(chosen);
+	const tensor = new ort.Tensor("float32", prepared.data, [batch, columns]);
 	const feeds = { [manifest.model.input.name]: tensor };
 	variants.push({
 		name: "raw session.run",
@@ -43,9 +51,19 @@ for (const batch of [1, 32]) {
 		call: () => session.run(feeds),
 	});
 	variants.push({
+		name: "model.run (native session)",
+		batch,
+		call: () => model.run(prepared),
+	});
+	variants.push({
 		name: "predictor.predict",
 		batch,
 		call: () => predictor.predict(chosen),
+	});
+	variants.push({
+		name: "predictor.predict, wrapper",
+		batch,
+		call: () => wrapped.predict(chosen),
 	});
 }
 
@@ -101,4 +119,6 @@ for (const batch of [1, 32]) {
 	}
 }
 await predictor.close();
+await wrapped.close();
+await model.close();
 await session.release();

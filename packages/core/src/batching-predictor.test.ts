@@ -49,6 +49,16 @@ describe("createBatchingPredictor", () => {
 		expect(batches.reduce((n, b) => n + b.requests, 0)).toBe(golden.length);
 	});
 
+	it("runs requests that arrive in one event-loop turn as one batch, the first one included", async () => {
+		const { predictor, batches } = await batching(32);
+		const six = golden.slice(0, 6);
+		const results = await Promise.all(
+			six.map(async (g) => (await predictor.predict([g.record]))[0]),
+		);
+		expect(compareToGolden(six, results)).toEqual([]);
+		expect(batches).toEqual([{ rows: 6, requests: 6 }]);
+	});
+
 	it("counts the limit in rows and splits multi-record requests back exactly", async () => {
 		const { predictor, batches } = await batching(10);
 		const chunks = [

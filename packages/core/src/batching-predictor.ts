@@ -56,13 +56,7 @@ export function createBatchingPredictor(
 	function schedule(): void {
 		if (running || scheduled || queue.length === 0) return;
 		const waited = performance.now() - (queue[0] as Pending).enqueuedAt;
-		if (maxDelayMs === 0 && queue.length === 1) {
-			// Driven by queue depth: an idle model with one request waiting runs it now. (onnxruntime-node
-			// defers the run itself to setImmediate, after the poll phase; deferring here too would cost
-			// every isolated request one more event-loop turn.) Requests that arrive meanwhile queue up and
-			// form the next batch.
-			flush();
-		} else if (
+		if (
 			maxDelayMs === 0 ||
 			queuedRows >= maxBatchRows ||
 			waited >= maxDelayMs
@@ -70,7 +64,9 @@ export function createBatchingPredictor(
 			if (timer) clearTimeout(timer);
 			timer = undefined;
 			scheduled = true;
-			// setImmediate runs after the poll phase, so requests already read from sockets join this batch.
+			// Driven by queue depth, not a timer: the run waits only for setImmediate, which comes after the
+			// poll phase, so every request already read from a socket in this turn joins the batch. An ONNX model
+			// runs synchronously inside flush (loadOnnxModel), so an isolated request pays this one turn only.
 			setImmediate(flush);
 		} else {
 			timer ??= setTimeout(() => {

@@ -1,10 +1,15 @@
 import type * as Ort from "onnxruntime-node";
+import type { binding as NativeBinding } from "onnxruntime-node/dist/binding.js";
 import { CoreError } from "./errors.ts";
 import type { FeatureBatch } from "./extract-features.ts";
 
 /** The one seam between the ML system and an inference runtime. */
 export interface Model {
-	/** Runs one batch; returns the output tensor's data, row-major `[batch.rows, outputs]`. */
+	/**
+	 * Runs one batch; returns the output tensor's data, row-major `[batch.rows, outputs]`. The work may be
+	 * done before `run` returns (the ONNX model runs synchronously): a caller that wants requests read in
+	 * the same event-loop turn to join one batch defers the call itself (see `createBatchingPredictor`).
+	 */
 	run(batch: FeatureBatch): Promise<Float32Array>;
 	/** Frees the runtime's resources; the model cannot run afterwards. */
 	close(): Promise<void>;
@@ -24,9 +29,26 @@ export interface LoadOnnxModelOptions {
 	interOpNumThreads?: number;
 	/** Run one zero batch after load so the first real request does not pay for lazy initialisation. Default true. */
 	warmUp?: boolean;
+	/**
+	 * Call onnxruntime-node's native session directly (default true) rather than through its JavaScript
+	 * `InferenceSession`, when the installed onnxruntime-node has it where 1.30 does. The wrapper checks
+	 * arguments we never get wrong, wraps outputs we unwrap again and defers every run to `setImmediate`;
+	 * skipping it takes ~35% off a one-row run (see the package README, "Benchmark: predictor overhead").
+	 */
+	direct?: boolean;
 }
 
+/** An ONNX model loaded by {@link loadOnnxModel}. */
+export interface OnnxModel extends Model {
+	/** Whether runs go to the native session directly (see {@link LoadOnnxModelOptions.direct}). */
+	readonly direct: boolean;
+}
+
+type Binding = typeof NativeBinding;
+type NativeSession = InstanceType<Binding["InferenceSession"]>;
+
 let runtime: Promise<typeof Ort> | undefined;
+let native: Promise<Binding | undefined> | undefined;
 
 /**
  * Loads onnxruntime-node on first use. Its Linux build ships telemetry that writes files and looks up
@@ -47,6 +69,33 @@ export function loadOnnxRuntime(): Promise<typeof Ort> {
 }
 
 /**
+ * onnxruntime-node's native binding (`dist/binding.js`, typed by the package's own `binding.d.ts`): the
+ * synchronous session its JavaScript `InferenceSession` wraps. Not part of its documented API, so it is
+ * checked, not trusted: undefined when the module is missing or has another shape, and the model then runs
+ * through the public API. The version is pinned (pnpm catalog), and a test fails if the direct path is lost.
+ */
+function loadNativeBinding(): Promise<Binding | undefined> {
+	native ??= loadOnnxRuntime()
+		.then(() => import("onnxruntime-node/dist/binding.js"))
+		.then((module: unknown) => {
+			const m = ((module as { default?: unknown }).default ?? module) as {
+				binding?: Binding;
+				initOrt?: () => void;
+			};
+			if (
+				typeof m.initOrt !== "function" ||
+				typeof m.binding?.InferenceSession !== "function"
+			)
+				return undefined;
+			// Idempotent; the public API calls it on its first session too (log level, Tensor class).
+			m.initOrt();
+			return m.binding;
+		})
+		.catch(() => undefined);
+	return native;
+}
+
+/**
  * Creates an ONNX Runtime session from model bytes and checks its input and output names.
  *
  * @example
@@ -55,16 +104,22 @@ export function loadOnnxRuntime(): Promise<typeof Ort> {
 export async function loadOnnxModel(
 	bytes: Uint8Array,
 	options: LoadOnnxModelOptions,
-): Promise<Model> {
+): Promise<OnnxModel> {
 	const ort = await loadOnnxRuntime();
-	let session: Ort.InferenceSession;
+	const binding =
+		options.direct === false ? undefined : await loadNativeBinding();
+	const sessionOptions: Ort.InferenceSession.SessionOptions = {
+		intraOpNumThreads: options.intraOpNumThreads ?? 1,
+		interOpNumThreads: options.interOpNumThreads ?? 1,
+		executionMode: "sequential",
+		graphOptimizationLevel: "all",
+	};
+	const { inputName, outputName, columns } = options;
+	let session: Session;
 	try {
-		session = await ort.InferenceSession.create(bytes, {
-			intraOpNumThreads: options.intraOpNumThreads ?? 1,
-			interOpNumThreads: options.interOpNumThreads ?? 1,
-			executionMode: "sequential",
-			graphOptimizationLevel: "all",
-		});
+		session = binding
+			? openNative(binding, bytes, sessionOptions)
+			: await openWrapped(ort, bytes, sessionOptions);
 	} catch (error) {
 		throw new CoreError(
 			"MODEL_LOAD_FAILED",
@@ -74,7 +129,6 @@ export async function loadOnnxModel(
 			},
 		);
 	}
-	const { inputName, outputName, columns } = options;
 	if (
 		!session.inputNames.includes(inputName) ||
 		!session.outputNames.includes(outputName)
@@ -85,8 +139,7 @@ export async function loadOnnxModel(
 			`the ONNX graph has inputs [${session.inputNames.join(", ")}] and outputs [${session.outputNames.join(", ")}], expected input "${inputName}" and output "${outputName}"`,
 		);
 	}
-	const fetches = [outputName];
-	const pickOutput = (results: Ort.InferenceSession.ReturnType) => {
+	const pickOutput = (results: Record<string, Ort.OnnxValue>) => {
 		const output = results[outputName];
 		if (!output || !(output.data instanceof Float32Array)) {
 			throw new CoreError(
@@ -96,14 +149,21 @@ export async function loadOnnxModel(
 		}
 		return output.data;
 	};
-	const model: Model = {
+	const run = session.run(inputName, outputName);
+	const model: OnnxModel = {
+		direct: binding !== undefined,
 		run(batch) {
-			const input = new ort.Tensor("float32", batch.data, [
-				batch.rows,
-				batch.columns,
-			]);
+			let input: Ort.Tensor;
+			try {
+				input = new ort.Tensor("float32", batch.data, [
+					batch.rows,
+					batch.columns,
+				]);
+			} catch (error) {
+				return Promise.reject(error);
+			}
 			// A promise chain rather than `await`: one microtask hop less on a path measured in microseconds.
-			return session.run({ [inputName]: input }, fetches).then(pickOutput);
+			return run(input).then(pickOutput);
 		},
 		close: () => session.release(),
 	};
@@ -120,4 +180,73 @@ export async function loadOnnxModel(
 		}
 	}
 	return model;
+}
+
+/** What {@link loadOnnxModel} needs of a session, native or wrapped. */
+interface Session {
+	inputNames: readonly string[];
+	outputNames: readonly string[];
+	/** A runner for one input and one output; its promise settles with the outputs by name. */
+	run(
+		inputName: string,
+		outputName: string,
+	): (input: Ort.Tensor) => Promise<Record<string, Ort.OnnxValue>>;
+	release(): Promise<void>;
+}
+
+function openNative(
+	binding: Binding,
+	bytes: Uint8Array,
+	options: Ort.InferenceSession.SessionOptions,
+): Session {
+	const session: NativeSession = new binding.InferenceSession();
+	session.loadModel(
+		bytes.buffer as ArrayBuffer,
+		bytes.byteOffset,
+		bytes.byteLength,
+		options,
+	);
+	let released = false;
+	return {
+		inputNames: session.inputMetadata.map((m) => m.name),
+		outputNames: session.outputMetadata.map((m) => m.name),
+		run(inputName, outputName) {
+			const fetches = { [outputName]: null };
+			const runOptions = {};
+			return (input) => {
+				if (released)
+					return Promise.reject(new Error("the session has been released"));
+				try {
+					// Synchronous: the run happens here, on the calling turn of the event loop.
+					return Promise.resolve(
+						session.run({ [inputName]: input }, fetches, runOptions),
+					);
+				} catch (error) {
+					return Promise.reject(error);
+				}
+			};
+		},
+		async release() {
+			if (released) return;
+			released = true;
+			session.dispose();
+		},
+	};
+}
+
+async function openWrapped(
+	ort: typeof Ort,
+	bytes: Uint8Array,
+	options: Ort.InferenceSession.SessionOptions,
+): Promise<Session> {
+	const session = await ort.InferenceSession.create(bytes, options);
+	return {
+		inputNames: session.inputNames,
+		outputNames: session.outputNames,
+		run(inputName, outputName) {
+			const fetches = [outputName];
+			return (input) => session.run({ [inputName]: input }, fetches);
+		},
+		release: () => session.release(),
+	};
 }

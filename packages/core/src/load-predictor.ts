@@ -9,7 +9,7 @@ import { createPredictor, type Predictor } from "./predictor.ts";
 /** Options of {@link loadPredictor}. */
 export type LoadPredictorOptions = Pick<
 	LoadOnnxModelOptions,
-	"intraOpNumThreads" | "interOpNumThreads" | "warmUp"
+	"intraOpNumThreads" | "interOpNumThreads" | "warmUp" | "direct"
 >;
 
 /**
