@@ -48,7 +48,7 @@ export function comparisonRows(results: BenchResults): {
 		header: [
 			"measure",
 			...PATTERN_IDS,
-			"ceiling: inference (raw session.run)",
+			"ceiling: inference (native session run)",
 			"ceiling: HTTP (bare Hono)",
 		],
 		rows: [

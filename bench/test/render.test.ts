@@ -24,7 +24,7 @@ describe("renderMarkdown (from stored results)", () => {
 	it("has one comparison table: targets as columns, ceilings beside them", async () => {
 		const md = renderMarkdown(await load());
 		expect(md).toContain(
-			"| measure | static | http | vm | container | serverless | ceiling: inference (raw session.run) | ceiling: HTTP (bare Hono) |",
+			"| measure | static | http | vm | container | serverless | ceiling: inference (native session run) | ceiling: HTTP (bare Hono) |",
 		);
 		expect(md).toMatch(
 			/\| parity on the golden set \| 79\/79 bit-identical \| 79\/79 bit-identical \| not measured: package not built yet/,
