@@ -1,6 +1,5 @@
 // Predictor overhead against raw onnxruntime `session.run` on the same model and tensor, batch 1 and 32,
-// beside the model seam alone (`loadOnnxModel`'s run: the native session called directly) and the predictor
-// through onnxruntime-node's JavaScript wrapper (`direct: false`), the path it took before.
+// beside the model seam alone (`loadOnnxModel`'s run: the native session called directly).
 // Not a timed test: a benchmark to run by hand (`pnpm -F @mdp/core bench`). Variants are interleaved over
 // rounds in rotating order so drift on a noisy machine is not blamed on one of them; medians are reported.
 import { join } from "node:path";
@@ -23,7 +22,6 @@ const session = await ort.InferenceSession.create(modelBytes, {
 	interOpNumThreads: 1,
 });
 const predictor = await loadPredictor(referenceBundleDir);
-const wrapped = await loadPredictor(referenceBundleDir, { direct: false });
 const columns = manifest.model.input.columns;
 const model = await loadOnnxModel(modelBytes, {
 	inputName: manifest.model.input.name,
@@ -59,11 +57,6 @@ for (const batch of [1, 32]) {
 		name: "predictor.predict",
 		batch,
 		call: () => predictor.predict(chosen),
-	});
-	variants.push({
-		name: "predictor.predict, wrapper",
-		batch,
-		call: () => wrapped.predict(chosen),
 	});
 }
 
@@ -119,6 +112,5 @@ for (const batch of [1, 32]) {
 	}
 }
 await predictor.close();
-await wrapped.close();
 await model.close();
 await session.release();

@@ -115,6 +115,46 @@ describe("createPredictor", () => {
 		});
 	});
 
+	it("turns a model that throws instead of rejecting into INFERENCE_FAILED, without crashing", async () => {
+		const model: Model = {
+			run: () => {
+				throw new Error("thrown");
+			},
+			close: async () => {},
+		};
+		await expect(
+			createPredictor({ manifest, model }).predict([record]),
+		).rejects.toMatchObject({ code: "INFERENCE_FAILED", message: "thrown" });
+	});
+
+	it("runs the model after predict returns, each run in its own event-loop turn", async () => {
+		const fake = fakeModel([0.2, 0.3, 0.5]);
+		const order: string[] = [];
+		const model: Model = {
+			run: (batch) => {
+				order.push("run");
+				return fake.run(batch);
+			},
+			close: fake.close,
+		};
+		const predictor = createPredictor({ manifest, model });
+		const runs = [1, 2, 3].map((i) =>
+			predictor.predict([record]).then(() => order.push(`result ${i}`)),
+		);
+		// Started in one turn: nothing has run yet when the calls return.
+		expect(order).toEqual([]);
+		await Promise.all(runs);
+		// Each result is delivered before the next run starts, not all at the end of the burst.
+		expect(order).toEqual([
+			"run",
+			"result 1",
+			"run",
+			"result 2",
+			"run",
+			"result 3",
+		]);
+	});
+
 	it("closes its model", async () => {
 		const model = fakeModel([1, 0, 0]);
 		await createPredictor({ manifest, model }).close();

@@ -42,6 +42,15 @@ export interface CreatePredictorOptions {
 	model: Model;
 }
 
+/**
+ * `setImmediate` in Node. A browser page (the static pattern's) has none, and its model (onnxruntime-web)
+ * is asynchronous anyway: there the run starts at once, as it always did.
+ */
+const nextTurn: (run: () => void) => void =
+	typeof setImmediate === "function"
+		? (run) => setImmediate(run)
+		: (run) => run();
+
 /** Creates a predictor from a manifest and any {@link Model} (a real ONNX session or a fake). */
 export function createPredictor(options: CreatePredictorOptions): Predictor {
 	const { manifest, model } = options;
@@ -61,20 +70,34 @@ export function createPredictor(options: CreatePredictorOptions): Predictor {
 			if (batch.rows === 0) return Promise.resolve([]);
 			const extracted = timings ? performance.now() : 0;
 			const rows = batch.rows;
-			// A promise chain rather than `await`: fewer microtask hops on the per-request path.
-			return model.run(batch).then(
-				(output) => {
-					if (timings) {
-						timings.queueMs = 0;
-						timings.featuresMs = extracted - started;
-						timings.inferenceMs = performance.now() - extracted;
+			// The model runs in a setImmediate callback of its own, not inside this call: an ONNX model runs
+			// synchronously, and a caller that starts many predictions in one turn (a load driver, a loop
+			// without await) would otherwise see every result only when the whole turn ends, and wait on it.
+			return new Promise<Prediction[]>((resolve, reject) => {
+				nextTurn(() => {
+					let run: Promise<Float32Array>;
+					try {
+						run = model.run(batch);
+					} catch (error) {
+						run = Promise.reject(error); // a throwing Model must not throw out of setImmediate
 					}
-					return toPredictions(output, rows, labels);
-				},
-				(error: unknown) => {
-					throw toCoreError(error, "INFERENCE_FAILED");
-				},
-			);
+					run.then(
+						(output) => {
+							if (timings) {
+								timings.queueMs = 0;
+								timings.featuresMs = extracted - started;
+								timings.inferenceMs = performance.now() - extracted;
+							}
+							try {
+								resolve(toPredictions(output, rows, labels));
+							} catch (error) {
+								reject(error);
+							}
+						},
+						(error: unknown) => reject(toCoreError(error, "INFERENCE_FAILED")),
+					);
+				});
+			});
 		},
 		close: () => model.close(),
 	};
