@@ -9,6 +9,7 @@ import {
 	type Prediction,
 	type Predictor,
 	type PredictTimings,
+	startRun,
 	toPredictions,
 } from "./predictor.ts";
 
@@ -96,14 +97,7 @@ export function createBatchingPredictor(
 			batch.length === 1
 				? (batch[0] as Pending).batch.data
 				: concat(batch, rows * columns);
-		let run: Promise<Float32Array>;
-		try {
-			run = model.run({ data, rows, columns });
-		} catch (error) {
-			// A synchronous throw must fail this batch, not leave `running` set forever.
-			run = Promise.reject(error);
-		}
-		run.then(
+		startRun(model, { data, rows, columns }).then(
 			(output) => {
 				const inferenceMs = performance.now() - started;
 				const k = labels.length;

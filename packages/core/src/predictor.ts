@@ -51,6 +51,22 @@ const nextTurn: (run: () => void) => void =
 		? (run) => setImmediate(run)
 		: (run) => run();
 
+/**
+ * Starts a model run. A `Model` that throws instead of returning a rejected promise gives a rejected
+ * promise here: its error must fail the request, not escape from a `setImmediate` callback or leave a
+ * batching predictor marked as running forever.
+ */
+export function startRun(
+	model: Model,
+	batch: FeatureBatch,
+): Promise<Float32Array> {
+	try {
+		return model.run(batch);
+	} catch (error) {
+		return Promise.reject(error);
+	}
+}
+
 /** Creates a predictor from a manifest and any {@link Model} (a real ONNX session or a fake). */
 export function createPredictor(options: CreatePredictorOptions): Predictor {
 	const { manifest, model } = options;
@@ -75,13 +91,7 @@ export function createPredictor(options: CreatePredictorOptions): Predictor {
 			// without await) would otherwise see every result only when the whole turn ends, and wait on it.
 			return new Promise<Prediction[]>((resolve, reject) => {
 				nextTurn(() => {
-					let run: Promise<Float32Array>;
-					try {
-						run = model.run(batch);
-					} catch (error) {
-						run = Promise.reject(error); // a throwing Model must not throw out of setImmediate
-					}
-					run.then(
+					startRun(model, batch).then(
 						(output) => {
 							if (timings) {
 								timings.queueMs = 0;
